@@ -1,0 +1,24 @@
+import { Command, Option } from 'commander';
+import { addPretrain } from './pretrain.js';
+import { addGenerate } from './generate.js';
+import { addDoctor } from './doctor-command.js';
+import { ConfigError } from '../config/load.js';
+
+/** The zipper command line: a thin shell that resolves configs and calls stages. */
+const program = new Command('zipper')
+  .description('Zipper: compose pretrained unimodal decoder towers into a multimodal model')
+  .showHelpAfterError()
+  .configureHelp({ sortSubcommands: true });
+addPretrain(program);
+addGenerate(program);
+addDoctor(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  // User errors (bad config, bad file, diverged run) print a message, not a stack.
+  const e = err as Error;
+  console.error(`zipper: ${e instanceof ConfigError ? 'config error:\n' : ''}${e.message}`);
+  if (process.env.ZIPPER_DEBUG) console.error(e.stack);
+  process.exit(1);
+});
+
+export { Option };

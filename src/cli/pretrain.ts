@@ -1,0 +1,32 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { formatConfig, loadConfig } from '../config/load.js';
+import { PretrainConfig } from '../config/schema.js';
+import { pretrainText } from '../train/pretrain.js';
+import { flagSets, projectRoot, stageOptions } from './common.js';
+
+export function addPretrain(program: Command): void {
+  stageOptions(program.command('pretrain').description('pretrain a decoder tower on unimodal data'))
+    .option('-m, --modality <modality>', 'text | speech', 'text')
+    .action(async (o) => {
+      const file = o.config ?? join(projectRoot(), 'configs', `pretrain-${o.modality}.yaml`);
+      const cfg = loadConfig(PretrainConfig, { file, sets: flagSets(o) });
+      if (cfg.modality !== o.modality) throw new Error(`${file} configures a ${cfg.modality} tower but --modality is ${o.modality}`);
+      if (o.dryRun) {
+        process.stdout.write(formatConfig(cfg));
+        return;
+      }
+      const s = await pretrainText({ cfg, runsDir: o.runsDir, name: o.name, resume: Boolean(o.resume), progress: o.progress });
+      const lines = [
+        `run          ${s.run}`,
+        `steps        ${s.steps}${s.interrupted ? ' (interrupted: continue with --resume)' : ''}`,
+        `engine       ${s.engine}`,
+        `parameters   ${(s.params / 1e6).toFixed(2)}M`,
+        `train loss   ${s.train_loss.toFixed(4)}`,
+        `dev loss     ${s.dev_loss.toFixed(4)} nats/token`,
+        `dev ppl      ${s.dev_ppl.toFixed(2)}   (unigram baseline ${s.unigram_dev_ppl.toFixed(2)})`,
+        `time         ${s.seconds.toFixed(0)} s`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}

@@ -1,0 +1,80 @@
+import type { Ops } from './ops.js';
+import type { ParamSpec, Params } from '../model/params.js';
+
+/**
+ * What the training loop, checkpoints and decoding see of an engine. They never learn which engine
+ * they have: the tfjs engine computes eagerly, the ONNX engine runs compiled graphs.
+ */
+
+/** A tensor on the host: how batches go in and weights come out. */
+export interface HostTensor {
+  data: Float32Array | Int32Array;
+  shape: number[];
+}
+export type HostBatch = Record<string, HostTensor>;
+
+/**
+ * A model as the engines see it: its parameters and a loss written against the tensor-op
+ * interface. Towers now; the zipper and the single-decoder baseline are other ModelDefs.
+ */
+export interface ModelDef {
+  readonly kind: string;
+  readonly specs: readonly ParamSpec[];
+  /** False for frozen parameters: they get no gradient and no optimizer state. */
+  trainable(name: string): boolean;
+  loss<T>(ops: Ops<T>, p: Params<T>, batch: Record<string, T>): T;
+}
+
+/** Parameters and Adam moments (moments only for trainable parameters). */
+export interface TrainState {
+  params: Map<string, Float32Array>;
+  m: Map<string, Float32Array>;
+  v: Map<string, Float32Array>;
+}
+
+export interface OptimizerConfig {
+  betas: readonly [number, number];
+  eps: number;
+  weightDecay: number;
+  clipNorm: number;
+}
+
+export interface TrainEngine {
+  /** "tfjs" or "ort". */
+  readonly name: string;
+  /** The backend or execution provider, for logs. */
+  readonly device: string;
+  load(state: TrainState): Promise<void>;
+  state(): Promise<TrainState>;
+  /** One optimizer step (1-based `step`) at learning rate `lr`; loss before the update. */
+  trainStep(batch: HostBatch, step: number, lr: number): Promise<{ loss: number; gradNorm: number }>;
+  /** Mean loss of a batch without updating anything. */
+  evalLoss(batch: HostBatch): Promise<number>;
+  dispose(): void;
+}
+
+/** Fresh training state: initial weights and zero moments for the trainable ones. */
+export function initialState(model: ModelDef, params: Map<string, Float32Array>): TrainState {
+  const m = new Map<string, Float32Array>();
+  const v = new Map<string, Float32Array>();
+  for (const s of model.specs) {
+    if (!model.trainable(s.name)) continue;
+    const n = params.get(s.name)!.length;
+    m.set(s.name, new Float32Array(n));
+    v.set(s.name, new Float32Array(n));
+  }
+  return { params, m, v };
+}
+
+/**
+ * Step-by-step decoding with a KV cache, as decoding code sees it. `prefill` takes prompts of any
+ * lengths (left-padded inside) and returns each row's next-token logits; `step` feeds one token
+ * per row and returns the logits after it.
+ */
+export interface StepDecoder {
+  readonly vocabSize: number;
+  readonly maxLen: number;
+  prefill(prompts: readonly number[][]): Promise<Float32Array[]>;
+  step(tokens: readonly number[]): Promise<Float32Array[]>;
+  dispose(): void;
+}
