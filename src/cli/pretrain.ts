@@ -9,6 +9,7 @@ export function addPretrain(program: Command): void {
   stageOptions(program.command('pretrain').description('pretrain a decoder tower on unimodal data'))
     .option('-m, --modality <modality>', 'text | speech', 'text')
     .action(async (o) => {
+      if (o.modality !== 'text') throw new Error(`--modality ${o.modality}: only text towers are in this version (speech towers are issue 3)`);
       const file = o.config ?? join(projectRoot(), 'configs', `pretrain-${o.modality}.yaml`);
       const cfg = loadConfig(PretrainConfig, { file, sets: flagSets(o) });
       if (cfg.modality !== o.modality) throw new Error(`${file} configures a ${cfg.modality} tower but --modality is ${o.modality}`);

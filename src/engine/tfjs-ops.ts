@@ -35,7 +35,8 @@ export const tfjsOps: Ops<tf.Tensor> = {
     return tf.slice(x, b, s);
   },
 
-  matMul: (a, b, transposeA = false, transposeB = false) => tf.matMul(a, b, transposeA, transposeB),
+  matMul: (a, b, transposeA = false, transposeB = false) =>
+    a.rank === 2 && b.rank === 2 && tf.getBackend() === 'wasm' ? plainMatMul2d(a as tf.Tensor2D, b as tf.Tensor2D, transposeA, transposeB) : tf.matMul(a, b, transposeA, transposeB),
 
   softmax: (x) => tf.softmax(x),
   layerNorm: (x, gamma, beta, eps) => {
@@ -64,7 +65,7 @@ function hasKernel(kernelName: string): boolean {
 function oneHotGather(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor {
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
     value: tf.gather(args[0] as tf.Tensor, ids),
-    gradFunc: (dy: tf.Tensor) => tf.matMul(oneHotFloat(ids, table.shape[0]), dy as tf.Tensor2D, true, false),
+    gradFunc: (dy: tf.Tensor) => tf.matMul(tf.transpose(oneHotFloat(ids, table.shape[0])), dy as tf.Tensor2D),
   }));
   return f(table);
 }
@@ -75,4 +76,29 @@ function oneHotGather(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor {
  */
 function oneHotFloat(ids: tf.Tensor, depth: number): tf.Tensor {
   return tf.cast(tf.oneHot(tf.cast(ids, 'int32') as tf.Tensor1D, depth), 'float32');
+}
+
+/**
+ * A 2-D product that only ever runs wasm's fast kernel: ENGINE.md measured plain 2-D matMul (no
+ * transpose flags) at 37-44 GFLOP/s on tfjs-wasm and every other form at about 3. Transposes are
+ * made explicit, in the forward and in both gradients (tfjs's own MatMul gradient uses the flags).
+ */
+function plainMatMul2d(a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): tf.Tensor2D {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, y, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    // Inputs must go through save(): tensors captured by the closure are gone by backward time.
+    save([x, y]);
+    const op = (t: tf.Tensor2D, flip: boolean) => (flip ? tf.transpose(t) : t);
+    return {
+      value: tf.matMul(op(x, transposeA), op(y, transposeB)),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xa, yb] = [op(saved[0] as tf.Tensor2D, transposeA), op(saved[1] as tf.Tensor2D, transposeB)];
+        // d(xa) = dy yb^T, d(yb) = xa^T dy; then undo the forward transposes for x and y.
+        const dxa = tf.matMul(dy as tf.Tensor2D, tf.transpose(yb));
+        const dyb = tf.matMul(tf.transpose(xa), dy as tf.Tensor2D);
+        return [op(dxa as tf.Tensor2D, transposeA), op(dyb as tf.Tensor2D, transposeB)];
+      },
+    };
+  });
+  return f(a, b) as tf.Tensor2D;
 }

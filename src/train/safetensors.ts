@@ -74,8 +74,11 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): Safetensors 
     if (b !== expected || end - b !== numel(e.shape) * 4) throw bad(`tensor "${name}" has offsets [${b}, ${end}] for shape [${e.shape}]`);
     if (end > dataLen) throw bad(`tensor "${name}" ends at byte ${end} but only ${dataLen} data bytes are present`);
     expected = end;
-    // Copy so the array is 4-byte aligned whatever the buffer's offset.
-    const data = new Float32Array(bytes.slice(dataStart + b, dataStart + end).buffer);
+    // Copy into a fresh buffer: 4-byte aligned whatever the file offset, and not a view of a
+    // Node Buffer's shared pool (Buffer#slice does not copy).
+    const copy = new Uint8Array(end - b);
+    copy.set(bytes.subarray(dataStart + b, dataStart + end));
+    const data = new Float32Array(copy.buffer);
     tensors.set(name, { name, shape: e.shape, data });
   }
   if (expected !== dataLen) throw bad(`${dataLen - expected} trailing bytes after the last tensor`);
