@@ -9,6 +9,7 @@
  * ("highest priority backend ... has not yet been initialized"). An explicit request that fails
  * throws; only 'auto' falls back.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
@@ -177,11 +178,27 @@ async function tryTensorflow(): Promise<TryResult> {
 
 /* --- webgpu ------------------------------------------------------------------------------------ */
 
+function hasGpuDeviceNode(): boolean {
+  const list = (dir: string) => {
+    try {
+      return fs.readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  return list('/dev/dri').some((f) => f.startsWith('renderD')) || list('/dev').some((f) => /^nvidia\d+$/.test(f));
+}
+
 function webgpuDetail(p: WebGpuProbe): string {
   return `${p.adapter}${p.software ? ' (software)' : ''} via ${p.path}`;
 }
 
 async function tryWebgpu(auto: boolean, allowSoftware: boolean): Promise<TryResult> {
+  // Without a GPU device node only a software adapter can exist: skip the probe (about 0.5 s, and
+  // Dawn's GLES path prints warnings) when auto mode would refuse that adapter anyway.
+  if (auto && !allowSoftware && process.platform === 'linux' && !hasGpuDeviceNode()) {
+    return { ok: false, skipped: true, detail: 'skipped: no GPU device node (/dev/dri/renderD*, /dev/nvidia*), so only a software adapter could exist' };
+  }
   const probe = await probeWebGpu();
   if (!probe.ok) return { ok: false, detail: probe.detail };
   if (auto && probe.software && !allowSoftware) {

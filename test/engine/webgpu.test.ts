@@ -6,6 +6,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeBackend, initBackend, tf } from '../../src/engine/backends.js';
+import { fiveTowerSteps, maxAbsDiff } from '../helpers.js';
 
 const TOL = 1e-4;
 
@@ -182,4 +183,14 @@ test('webgpu Adam steps on a 2-layer MLP give the same losses as cpu', async (t)
     assert.ok(rel <= TOL, `step ${i}: loss ${gpu.losses[i]} vs ${cpu.losses[i]} (rel ${rel})`);
   }
   assertClose(t, gpu.params, cpu.params, ['w1', 'b1', 'w2', 'b2']);
+});
+
+test('webgpu: five Adam steps of the tiny tower give the cpu backend\'s losses', async (t) => {
+  if (!(await needWebgpu(t))) return;
+  const cpu = await fiveTowerSteps('cpu');
+  const gpu = await fiveTowerSteps('webgpu');
+  cpu.losses.forEach((l, i) => assert.ok(Math.abs(l - gpu.losses[i]!) < TOL * l, `step ${i + 1}: cpu ${l} webgpu ${gpu.losses[i]}`));
+  assert.ok(maxAbsDiff(cpu.wte, gpu.wte) < 1e-4, `wte differs by ${maxAbsDiff(cpu.wte, gpu.wte)}`);
+  t.diagnostic(`losses cpu ${cpu.losses.map((x) => x.toFixed(5)).join(' ')} | webgpu ${gpu.losses.map((x) => x.toFixed(5)).join(' ')}`);
+  await initBackend('cpu');
 });
