@@ -9,7 +9,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BPE, Tokenizer, byteLevelAlphabet, byteLevelPreTokenizer } from 'tokenizers';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { Tokenizer, byteLevelAlphabet } from 'tokenizers';
 
 const SPECIALS = ['<pad>', '<bos>', '<eos>'] as const;
 // The ByteLevel pre-tokenizer/decoder as tokenizer.json spells them. The Node package exports no
@@ -66,17 +68,28 @@ function buildJson(learnedMerges: Merge[], vocabSize: number): string {
   });
 }
 
+/**
+ * The library's trainer writes its progress output straight to file descriptor 1, which would
+ * mix blank lines into the CLI's stdout (results users pipe to files): train in a child process
+ * whose stdout goes nowhere.
+ */
+function trainInChild(corpus: string, out: string): void {
+  const lib = createRequire(import.meta.url).resolve('tokenizers');
+  const script =
+    `const t = require(${JSON.stringify(lib)}); const tk = new t.Tokenizer(t.BPE.empty());` +
+    `tk.setPreTokenizer(t.byteLevelPreTokenizer()); tk.train([process.argv[1]]); tk.save(process.argv[2]);`;
+  const r = spawnSync(process.execPath, ['-e', script, corpus, out], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`BPE training failed: ${r.error?.message ?? r.stderr.trim()}`);
+}
+
 /** Train byte-level BPE on the sentences with the library's defaults; its merges in rank order. */
 function learnMerges(sentences: string[]): Merge[] {
   const dir = mkdtempSync(join(tmpdir(), 'zipper-bpe-'));
   try {
     const corpus = join(dir, 'corpus.txt');
     writeFileSync(corpus, sentences.join('\n'));
-    const tk = new Tokenizer(BPE.empty());
-    tk.setPreTokenizer(byteLevelPreTokenizer());
-    tk.train([corpus]);
     const out = join(dir, 'tokenizer.json');
-    tk.save(out);
+    trainInChild(corpus, out);
     const { model } = JSON.parse(readFileSync(out, 'utf8')) as TokenizerJson;
     // Older releases write merges as "a b" strings, newer ones as pairs.
     return model.merges.map((m) => (typeof m === 'string' ? (m as string).split(' ') : m) as Merge);

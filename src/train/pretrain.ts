@@ -150,12 +150,15 @@ export async function pretrainText(o: PretrainOptions): Promise<PretrainSummary>
     progress.stop();
     engine.dispose();
   }
-  const devLoss = Number.isFinite(result.devLoss) ? result.devLoss : Number((readCheckpointInfo(latestCheckpoint(run.checkpointsDir)!).metrics.dev_loss ?? NaN));
+  // A run resumed after it had finished trains nothing: report the figures its checkpoint saved.
+  const saved = readCheckpointInfo(latestCheckpoint(run.checkpointsDir)!).metrics;
+  const trainLoss = Number.isFinite(result.trainLoss) ? result.trainLoss : (saved.train_loss ?? NaN);
+  const devLoss = Number.isFinite(result.devLoss) ? result.devLoss : (saved.dev_loss ?? NaN);
   const summary: PretrainSummary = {
     run: run.dir,
     steps: result.step,
     interrupted: result.interrupted,
-    train_loss: result.trainLoss,
+    train_loss: trainLoss,
     dev_loss: devLoss,
     dev_ppl: Math.exp(devLoss),
     unigram_dev_ppl: unigram,
