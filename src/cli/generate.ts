@@ -34,8 +34,9 @@ export function addGenerate(program: Command): void {
       const shape = { ...cfg.model, vocab_size: tok.vocabSize };
       const choice = await chooseEngine(o.engine, o.backend);
       console.error(`${describeEngine(choice)}; checkpoint ${dir} (step ${info.step})`);
-      const { state } = loadCheckpoint(dir, towerModel(shape), false);
-      const params = Object.fromEntries([...state.params].map(([k, v]) => [k, tf.tensor(v, towerModel(shape).specs.find((s) => s.name === k)!.shape)]));
+      const model = towerModel(shape);
+      const { state } = loadCheckpoint(dir, model, false);
+      const params = Object.fromEntries(model.specs.map((s) => [s.name, tf.tensor(state.params.get(s.name)!, s.shape)]));
       const prompt = [tok.bos, ...(await tok.encode(o.prompt))];
       const dec = new TfjsTowerDecoder(params, shape);
       const rows = Array.from({ length: o.num }, () => prompt);

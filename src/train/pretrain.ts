@@ -191,9 +191,17 @@ export function unigramPerplexity(train: readonly Int32Array[], dev: readonly In
   return Math.exp(nll / n);
 }
 
-/** On resume, metrics logged after the checkpoint will be logged again: drop the stale lines. */
+/** On resume, metrics logged after the checkpoint will be logged again: drop those lines. */
 async function dropMetricsAfter(path: string, step: number): Promise<void> {
   if (!existsSync(path)) return;
-  const kept = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() && JSON.parse(l).step <= step);
+  const kept = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => {
+      try {
+        return JSON.parse(l).step <= step;
+      } catch {
+        return false; // empty, or a line cut short by the crash being resumed from
+      }
+    });
   await writeFileAtomic(path, kept.map((l) => l + '\n').join(''));
 }
