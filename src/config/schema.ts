@@ -30,6 +30,16 @@ export type Modality = z.infer<typeof Modality>;
 export const EngineName = z.enum(['auto', 'tfjs', 'ort']);
 export const BackendRequest = z.enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
 
+/** onnxruntime settings for the ONNX engine. */
+export const OrtConfig = z
+  .object({
+    /** Intra-op threads per session: 1 by default (ENGINE.md: 2 were slower on 2 shared cores). */
+    threads: z.number().int().positive().default(1),
+    /** Execution providers tried in order (onnxruntime does not fall back by itself). */
+    providers: z.array(z.enum(['cuda', 'webgpu', 'cpu'])).min(1).default(['cuda', 'webgpu', 'cpu']),
+  })
+  .strict();
+
 export const TrainConfig = z
   .object({
     steps: z.number().int().positive().default(2000),
@@ -77,6 +87,7 @@ export const PretrainConfig = z
     seed: z.number().int().min(0).default(1234),
     engine: EngineName.default('auto'),
     backend: BackendRequest.default('auto'),
+    ort: OrtConfig.default(OrtConfig.parse({})),
     data: TextData.default(TextData.parse({})),
     tokenizer: TextTokenizerConfig.default(TextTokenizerConfig.parse({})),
     model: TowerModel.default(TowerModel.parse({})),

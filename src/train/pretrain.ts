@@ -6,8 +6,7 @@ import { formatConfig } from '../config/load.js';
 import { loadTextCorpus, splitTrainDev } from '../data/text.js';
 import { EpochSampler, lmBatch, packWindows } from '../data/lm.js';
 import { initialState, type HostBatch, type TrainState } from '../engine/engine.js';
-import { chooseEngine, describeEngine } from '../engine/select.js';
-import { TfjsEngine } from '../engine/tfjs-engine.js';
+import { chooseEngine, createTrainEngine, describeEngine } from '../engine/select.js';
 import { countParams, initParams } from '../model/params.js';
 import { towerModel } from '../model/tower.js';
 import { environmentRecord } from '../run/env.js';
@@ -58,10 +57,7 @@ export async function pretrainText(o: PretrainOptions): Promise<PretrainSummary>
   else await saveResolvedConfig(run, cfg);
   const log = createLogger({ jsonlPath: run.logPath, quiet: o.quiet ?? false });
 
-  const choice = await chooseEngine(cfg.engine, cfg.backend);
-  log.info({ engine: choice.engine, backend: choice.backend.name, attempts: choice.backend.attempts }, describeEngine(choice));
-  const envFile = o.resume && existsSync(run.envPath) ? join(run.dir, `env.resume-${Date.now()}.json`) : run.envPath;
-  await writeFileAtomic(envFile, JSON.stringify(environmentRecord({ engine: choice.engine, backend: choice.backend.name, backend_reason: describeEngine(choice), seed: cfg.seed }), null, 2) + '\n');
+  const choice = await chooseEngine(cfg.engine, cfg.backend, cfg.ort);
 
   // Data and tokenizer. A resumed run reuses its saved tokenizer so token ids cannot drift.
   const sentences = loadTextCorpus(cfg.data.source);
@@ -84,7 +80,7 @@ export async function pretrainText(o: PretrainOptions): Promise<PretrainSummary>
 
   const shape: TowerShape = { ...cfg.model, vocab_size: tok.vocabSize };
   const model = towerModel(shape);
-  const engine = new TfjsEngine(model, { betas: cfg.train.betas, eps: cfg.train.eps, weightDecay: cfg.train.weight_decay, clipNorm: cfg.train.clip_norm });
+  const engine = createTrainEngine(choice, model, { betas: cfg.train.betas, eps: cfg.train.eps, weightDecay: cfg.train.weight_decay, clipNorm: cfg.train.clip_norm });
 
   let state: TrainState;
   let startStep = 0;
@@ -101,6 +97,11 @@ export async function pretrainText(o: PretrainOptions): Promise<PretrainSummary>
     state = initialState(model, initParams(model.specs, cfg.seed));
   }
   await engine.load(state);
+  // Logged after load: the ONNX engine knows its execution provider once its worker has started.
+  const device = { engine: choice.engine, device: engine.device, backend_attempts: choice.backend?.attempts, provider_attempts: (engine as { providerAttempts?: unknown }).providerAttempts };
+  log.info(device, describeEngine(choice, engine));
+  const envFile = o.resume && existsSync(run.envPath) ? join(run.dir, `env.resume-${Date.now()}.json`) : run.envPath;
+  await writeFileAtomic(envFile, JSON.stringify(environmentRecord({ ...device, engine_reason: describeEngine(choice, engine), seed: cfg.seed }), null, 2) + '\n');
 
   const nParams = countParams(model.specs);
   if (startStep >= cfg.train.steps) log.info({ step: startStep }, `already finished (${startStep} of ${cfg.train.steps} steps): nothing to do`);
@@ -163,7 +164,7 @@ export async function pretrainText(o: PretrainOptions): Promise<PretrainSummary>
     dev_ppl: Math.exp(devLoss),
     unigram_dev_ppl: unigram,
     params: nParams,
-    engine: `${choice.engine}/${choice.backend.name}`,
+    engine: `${choice.engine}/${device.device}`,
     seconds: (performance.now() - t0) / 1000,
   };
   await writeFileAtomic(join(run.dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');

@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import { latestCheckpoint } from '../../src/train/checkpoint.js';
 import { runZipper, scratch, startZipper, tinyPretrain } from './run-cli.js';
 
-const STEPS = 120;
+// Long enough that the killer (polling every 5 ms) always catches the run in the middle.
+const STEPS = { ort: 600, tfjs: 120 };
 
-test('a run killed with SIGKILL mid-training and resumed ends with the same weights as an uninterrupted run', async () => {
+for (const engine of ['ort', 'tfjs'] as const)
+test(`${engine}: a run killed with SIGKILL mid-training and resumed ends with the same weights as an uninterrupted run`, async () => {
   const { dir, corpus } = scratch();
-  const args = (name: string, more: string[] = []) => [...tinyPretrain(corpus, STEPS, ['train.checkpoint_every=10']), '--name', name, ...more];
+  const args = (name: string, more: string[] = []) => [...tinyPretrain(corpus, STEPS[engine], ['train.checkpoint_every=10'], engine), '--name', name, ...more];
 
   const full = runZipper(args('full'), dir);
   assert.equal(full.code, 0, full.stderr);
@@ -35,7 +37,7 @@ test('a run killed with SIGKILL mid-training and resumed ends with the same weig
       signal === 'SIGKILL' ? resolve() : reject(new Error(`run ended by itself (code ${code}) before it could be killed`));
     });
   });
-  assert.ok(killedAt >= 30 && killedAt < STEPS, `killed after checkpoint ${killedAt}`);
+  assert.ok(killedAt >= 30 && killedAt < STEPS[engine], `killed after checkpoint ${killedAt}`);
   // What was on disk at the kill is a complete checkpoint.
   assert.ok(existsSync(join(latestCheckpoint(ckpts)!, 'model.safetensors')));
 
@@ -54,4 +56,16 @@ test('a run killed with SIGKILL mid-training and resumed ends with the same weig
   const again = runZipper(args('killed', ['--resume']), dir);
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /already finished/);
+});
+
+test('a run started on the tfjs engine resumes on the ONNX engine and keeps learning', () => {
+  const { dir, corpus } = scratch();
+  const first = runZipper([...tinyPretrain(corpus, 30, [], 'tfjs'), '--name', 'x'], dir);
+  assert.equal(first.code, 0, first.stderr);
+  const second = runZipper([...tinyPretrain(corpus, 60, [], 'ort'), '--name', 'x', '--resume'], dir);
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stderr, /resuming from step 30/);
+  const dev = readFileSync(join(dir, 'runs', 'x', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.kind === 'dev');
+  const at = (s: number) => dev.find((m) => m.step === s)!.dev_loss;
+  assert.ok(at(60) < at(30), `dev loss ${at(30)} at step 30 (tfjs) -> ${at(60)} at step 60 (ort)`);
 });

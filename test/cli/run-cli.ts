@@ -15,8 +15,11 @@ export function scratch(n = 1500): { dir: string; corpus: string } {
   return { dir, corpus };
 }
 
-/** A tiny, fast pretraining config as --set flags (wasm backend: deterministic, and ten times faster than cpu at this size). */
-export function tinyPretrain(corpus: string, steps: number, extra: string[] = []): string[] {
+/**
+ * A tiny, fast pretraining command. The engine is auto (the ONNX engine here) unless `engine` names
+ * one; tfjs runs on wasm, which is deterministic and ten times faster than cpu at this size.
+ */
+export function tinyPretrain(corpus: string, steps: number, extra: string[] = [], engine: 'auto' | 'ort' | 'tfjs' = 'auto'): string[] {
   const sets = [
     `data.source=${corpus}`,
     'data.seq_len=32',
@@ -31,7 +34,8 @@ export function tinyPretrain(corpus: string, steps: number, extra: string[] = []
     'train.log_every=5',
     ...extra,
   ];
-  return ['pretrain', '--modality', 'text', '--backend', 'wasm', '--no-progress', ...sets.flatMap((s) => ['--set', s])];
+  const pick = engine === 'tfjs' ? ['--engine', 'tfjs', '--backend', 'wasm'] : engine === 'ort' ? ['--engine', 'ort'] : [];
+  return ['pretrain', '--modality', 'text', ...pick, '--no-progress', ...sets.flatMap((s) => ['--set', s])];
 }
 
 export function runZipper(args: string[], cwd: string): { code: number; stdout: string; stderr: string } {

@@ -35,7 +35,7 @@ export interface RunSpec {
 }
 
 /**
- * Providers worth trying when the caller named none: webgpu only where a GPU device node and
+ * Providers worth trying in a fallback list: webgpu only where a GPU device node and
  * Vulkan exist (Dawn would otherwise pick a CPU rasteriser, slower than the cpu provider, or print
  * a warning on stderr that no log level silences).
  */
@@ -98,7 +98,8 @@ export class OrtRunner {
     const probe = probeGraph();
     for (let i = 0; i < list.length; i++) {
       const p = list[i]!;
-      const skip = requested ? null : await implausible(p);
+      // A provider named alone is tried whatever happens; in a fallback list, hopeless ones are skipped.
+      const skip = list.length > 1 ? await implausible(p) : null;
       if (skip) {
         this.attempts.push({ provider: p, ok: false, detail: skip });
         continue;
