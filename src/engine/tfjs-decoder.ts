@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TowerShape } from '../config/schema.js';
+import { leftPad } from '../decode/padding.js';
 import { MASKED, type KV } from '../model/attention.js';
 import { towerForward } from '../model/tower.js';
 import type { StepDecoder } from './engine.js';
@@ -27,21 +28,9 @@ export class TfjsTowerDecoder implements StepDecoder {
   }
 
   async prefill(prompts: readonly number[][]): Promise<Float32Array[]> {
-    const S = Math.max(...prompts.map((p) => p.length));
-    if (S === 0) throw new Error('every prompt needs at least one token (the tower\'s <bos>)');
-    this.pads = prompts.map((p) => S - p.length);
-    const B = prompts.length;
-    const ids = new Int32Array(B * S);
-    const pos = new Int32Array(B * S);
-    const mask = new Float32Array(B * S * S);
-    prompts.forEach((p, b) => {
-      ids.set(p, b * S + this.pads[b]!);
-      for (let i = 0; i < S; i++) {
-        pos[b * S + i] = Math.max(0, i - this.pads[b]!);
-        for (let j = 0; j < S; j++) if (j > i || j < this.pads[b]!) mask[(b * S + i) * S + j] = MASKED;
-      }
-    });
-    return this.run(ids, pos, mask, S, [B, 1, S, S], 0);
+    const { B, S, pads, ids, positions, mask } = leftPad(prompts, this.shape.max_len);
+    this.pads = pads;
+    return this.run(ids, positions, mask, S, [B, 1, S, S], 0);
   }
 
   async step(tokens: readonly number[]): Promise<Float32Array[]> {

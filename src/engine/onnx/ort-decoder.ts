@@ -1,4 +1,5 @@
 import type { TowerShape } from '../../config/schema.js';
+import { leftPad } from '../../decode/padding.js';
 import { MASKED } from '../../model/attention.js';
 import type { StepDecoder } from '../engine.js';
 import type { Graph } from './graph.js';
@@ -40,23 +41,10 @@ export class OrtTowerDecoder implements StepDecoder {
   }
 
   async prefill(prompts: readonly number[][]): Promise<Float32Array[]> {
-    const S = Math.max(...prompts.map((p) => p.length));
-    if (S === 0) throw new Error("every prompt needs at least one token (the tower's <bos>)");
-    if (S > this.shape.max_len) throw new Error(`a prompt of ${S} tokens is longer than the tower's max_len ${this.shape.max_len}`);
-    this.pads = prompts.map((p) => S - p.length);
-    const B = prompts.length;
-    const ids = new Int32Array(B * S);
-    const pos = new Int32Array(B * S);
-    const mask = new Float32Array(B * S * S);
-    prompts.forEach((p, b) => {
-      ids.set(p, b * S + this.pads[b]!);
-      for (let i = 0; i < S; i++) {
-        pos[b * S + i] = Math.max(0, i - this.pads[b]!);
-        for (let j = 0; j < S; j++) if (j > i || j < this.pads[b]!) mask[(b * S + i) * S + j] = MASKED;
-      }
-    });
+    const { B, S, pads, ids, positions, mask } = leftPad(prompts, this.shape.max_len);
+    this.pads = pads;
     const key = await this.session({ graph: 'prefill', B, S }, () => buildPrefillGraph(this.shape, B, S));
-    const out = await this.run(key, { ids: { data: ids, shape: [B, S] }, positions: { data: pos, shape: [B, S] }, mask: { data: mask, shape: [B, 1, S, S] } }, false);
+    const out = await this.run(key, { ids: { data: ids, shape: [B, S] }, positions: { data: positions, shape: [B, S] }, mask: { data: mask, shape: [B, 1, S, S] } }, false);
     this.len = S;
     this.rows = B;
     return out;
