@@ -1,7 +1,8 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { addPretrain } from './pretrain.js';
 import { addGenerate } from './generate.js';
 import { addDoctor } from './doctor-command.js';
+import { addExport } from './export.js';
 import { ConfigError } from '../config/load.js';
 
 /** The zipper command line: a thin shell that resolves configs and calls stages. */
@@ -12,6 +13,7 @@ const program = new Command('zipper')
 addPretrain(program);
 addGenerate(program);
 addDoctor(program);
+addExport(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // User errors (bad config, bad file, diverged run) print a message, not a stack.
@@ -20,5 +22,3 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   if (process.env.ZIPPER_DEBUG) console.error(e.stack);
   process.exit(1);
 });
-
-export { Option };
