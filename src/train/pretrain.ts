@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PretrainConfig, TowerShape } from '../config/schema.js';
 import { formatConfig } from '../config/load.js';
-import { loadTextCorpus, splitTrainDev } from '../data/text.js';
+import { textCorpus } from '../data/tower-corpus.js';
 import { EpochSampler, lmBatch, packWindows } from '../data/lm.js';
 import { initialState, type HostBatch, type TrainState } from '../engine/engine.js';
 import { chooseEngine, createTrainEngine, describeEngine } from '../engine/select.js';
@@ -13,7 +13,6 @@ import { environmentRecord } from '../run/env.js';
 import { createLogger } from '../run/log.js';
 import { createProgress } from '../run/progress.js';
 import { assertSameConfig, createRunDir, saveResolvedConfig } from '../run/rundir.js';
-import { TextTokenizer } from '../tokenizers/text.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { CHECKPOINT_FORMAT, latestCheckpoint, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from './checkpoint.js';
 import { trainLoop } from './loop.js';
@@ -59,26 +58,17 @@ export async function pretrainText(o: PretrainOptions): Promise<PretrainSummary>
 
   const choice = await chooseEngine(cfg.engine, cfg.backend, cfg.ort);
 
-  // Data and tokenizer. A resumed run reuses its saved tokenizer so token ids cannot drift.
-  const sentences = loadTextCorpus(cfg.data.source);
-  const split = splitTrainDev(sentences, cfg.data.dev_fraction, cfg.seed);
-  const tokPath = join(run.dir, 'tokenizer.json');
-  let tok: TextTokenizer;
-  if (existsSync(tokPath)) tok = TextTokenizer.fromJSON(readFileSync(tokPath, 'utf8'), tokPath);
-  else {
-    tok = await TextTokenizer.train(split.train, cfg.tokenizer.vocab_size);
-    await writeFileAtomic(tokPath, tok.toJSON());
-  }
-  const trainWin = packWindows(await tok.encodeBatch(split.train), tok.bos, tok.eos, cfg.data.seq_len);
-  const devWin = packWindows(await tok.encodeBatch(split.dev), tok.bos, tok.eos, cfg.data.seq_len);
+  const corpus = await textCorpus(cfg, run.dir);
+  const trainWin = packWindows(corpus.train, corpus.bos, corpus.eos, cfg.data.seq_len);
+  const devWin = packWindows(corpus.dev, corpus.bos, corpus.eos, cfg.data.seq_len);
   const rows = Math.floor(cfg.train.batch_tokens / cfg.data.seq_len);
   if (devWin.length < rows) throw new Error(`dev split of ${cfg.data.source} has ${devWin.length} windows of ${cfg.data.seq_len} tokens, fewer than one batch (${rows}): raise data.dev_fraction or lower train.batch_tokens`);
   const sampler = new EpochSampler(trainWin.length, rows, cfg.seed);
   const dataHash = hashWindows(trainWin);
-  const unigram = unigramPerplexity(trainWin, devWin, tok.vocabSize);
-  log.info({ sentences: sentences.length, train_sentences: split.train.length, dev_sentences: split.dev.length, train_windows: trainWin.length, dev_windows: devWin.length, vocab: tok.vocabSize, unigram_dev_ppl: unigram }, 'data ready');
+  const unigram = unigramPerplexity(trainWin, devWin, corpus.vocabSize);
+  log.info({ ...corpus.info, train_windows: trainWin.length, dev_windows: devWin.length, vocab: corpus.vocabSize, unigram_dev_ppl: unigram }, 'data ready');
 
-  const shape: TowerShape = { ...cfg.model, vocab_size: tok.vocabSize };
+  const shape: TowerShape = { ...cfg.model, vocab_size: corpus.vocabSize };
   const model = towerModel(shape);
   const engine = createTrainEngine(choice, model, { betas: cfg.train.betas, eps: cfg.train.eps, weightDecay: cfg.train.weight_decay, clipNorm: cfg.train.clip_norm });
 
@@ -119,7 +109,7 @@ export async function pretrainText(o: PretrainOptions): Promise<PretrainSummary>
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const progress = createProgress(cfg.train.steps, 'pretrain text', o.progress === undefined ? {} : { enabled: o.progress });
-  const extraFiles = { 'tokenizer.json': tok.toJSON(), 'config.yaml': formatConfig(cfg) };
+  const extraFiles = { ...corpus.files, 'config.yaml': formatConfig(cfg) };
   let result;
   try {
     result = await trainLoop({
