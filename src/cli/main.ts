@@ -3,6 +3,9 @@ import { addPretrain } from './pretrain.js';
 import { addGenerate } from './generate.js';
 import { addDoctor } from './doctor-command.js';
 import { addExport } from './export.js';
+import { addData } from './data.js';
+import { addTokenize } from './tokenize.js';
+import { addUnitsToWav } from './units-to-wav.js';
 import { ConfigError } from '../config/load.js';
 
 /** The zipper command line: a thin shell that resolves configs and calls stages. */
@@ -14,6 +17,9 @@ addPretrain(program);
 addGenerate(program);
 addDoctor(program);
 addExport(program);
+addData(program);
+addTokenize(program);
+addUnitsToWav(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // User errors (bad config, bad file, diverged run) print a message, not a stack.

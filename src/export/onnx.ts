@@ -51,7 +51,8 @@ export function buildTowerExport(src: TowerSource, batch = 1): { bytes: Uint8Arr
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`export batch must be a positive integer, got ${batch}`);
   const s = src.shape;
   const slots = inferenceSlots(s);
-  const model = onnx.ModelProto.decode(buildStepGraph(s, batch).toBytes('zipper_tower_step'));
+  // Standard opset 17 only (no com.microsoft Gelu), the flat weights input foldParams expects.
+  const model = onnx.ModelProto.decode(buildStepGraph(s, batch, { fused: false, weights: 'flat', cache: 'window' }).toBytes('zipper_tower_step'));
   foldParams(model, slots, flatten(slots, src.params, `checkpoint ${src.dir}`));
   standardMatMul(model);
   const tk = toolkit();

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PretrainConfig, TowerShape } from '../config/schema.js';
 import { formatConfig } from '../config/load.js';
-import { textCorpus } from '../data/tower-corpus.js';
+import { speechCorpus, textCorpus } from '../data/tower-corpus.js';
 import { EpochSampler, lmBatch, packWindows } from '../data/lm.js';
 import { initialState, type HostBatch, type TrainState } from '../engine/engine.js';
 import { chooseEngine, createTrainEngine, describeEngine } from '../engine/select.js';
@@ -44,12 +44,12 @@ export interface PretrainSummary {
 const RESUMABLE_CHANGES = ['train.steps', 'engine', 'backend'];
 
 /**
- * The text tower's pretraining stage: corpus -> BPE tokenizer -> packed windows -> tower, with
- * periodic dev perplexity and checkpoints, resumable at any checkpoint.
+ * A tower's pretraining stage, for either modality: token sequences (BPE text, or speech units)
+ * -> packed windows -> tower, with periodic dev perplexity and checkpoints, resumable at any
+ * checkpoint.
  */
-export async function pretrainText(o: PretrainOptions): Promise<PretrainSummary> {
+export async function pretrainTower(o: PretrainOptions): Promise<PretrainSummary> {
   const cfg = o.cfg;
-  if (cfg.modality !== 'text') throw new Error(`pretraining a ${cfg.modality} tower is not in this version yet (issue 3: speech corpus, units and tower); use --modality text`);
   const t0 = performance.now();
   const run = createRunDir(o.runsDir, o.name, { resume: o.resume, prefix: `${cfg.modality}-tower` });
   if (o.resume && existsSync(run.configPath)) assertSameConfig(run, cfg, RESUMABLE_CHANGES);
@@ -58,7 +58,7 @@ export async function pretrainText(o: PretrainOptions): Promise<PretrainSummary>
 
   const choice = await chooseEngine(cfg.engine, cfg.backend, cfg.ort);
 
-  const corpus = await textCorpus(cfg, run.dir);
+  const corpus = cfg.modality === 'text' ? await textCorpus(cfg, run.dir) : speechCorpus(cfg);
   const trainWin = packWindows(corpus.train, corpus.bos, corpus.eos, cfg.data.seq_len);
   const devWin = packWindows(corpus.dev, corpus.bos, corpus.eos, cfg.data.seq_len);
   const rows = Math.floor(cfg.train.batch_tokens / cfg.data.seq_len);
@@ -95,7 +95,7 @@ export async function pretrainText(o: PretrainOptions): Promise<PretrainSummary>
 
   const nParams = countParams(model.specs);
   if (startStep >= cfg.train.steps) log.info({ step: startStep }, `already finished (${startStep} of ${cfg.train.steps} steps): nothing to do`);
-  else log.info({ params: nParams, rows, seq_len: cfg.data.seq_len, steps: cfg.train.steps }, `training a ${(nParams / 1e6).toFixed(2)}M-parameter text tower`);
+  else log.info({ params: nParams, rows, seq_len: cfg.data.seq_len, steps: cfg.train.steps }, `training a ${(nParams / 1e6).toFixed(2)}M-parameter ${cfg.modality} tower`);
 
   const devBatches: HostBatch[] = [];
   for (let i = 0; i + rows <= devWin.length && devBatches.length < cfg.train.eval_batches; i += rows) devBatches.push(lmBatch(devWin.slice(i, i + rows)));
@@ -108,7 +108,7 @@ export async function pretrainText(o: PretrainOptions): Promise<PretrainSummary>
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const progress = createProgress(cfg.train.steps, 'pretrain text', o.progress === undefined ? {} : { enabled: o.progress });
+  const progress = createProgress(cfg.train.steps, `pretrain ${cfg.modality}`, o.progress === undefined ? {} : { enabled: o.progress });
   const extraFiles = { ...corpus.files, 'config.yaml': formatConfig(cfg) };
   let result;
   try {

@@ -41,6 +41,11 @@ export class Emitter {
     return this.one(op, [x], x.shape, x.dtype);
   }
 
+  /** com.microsoft Gelu: exact (erf) GELU in one pass; inference only (no CPU gradient kernel). */
+  gelu(x: Sym): Sym {
+    return this.one('Gelu', [x], x.shape, x.dtype, {}, MS_DOMAIN);
+  }
+
   /** -x as a product: onnxruntime's CPU Neg took 3x as long as Mul by a scalar on [16, 128, 512]. */
   neg(x: Sym): Sym {
     return this.mul(x, this.g.scalar(-1));

@@ -37,10 +37,14 @@ export class GraphSessions {
   /** @param dir where compiled graphs are kept between runs; memory only when absent. */
   constructor(private readonly dir?: string) {}
 
-  ensure(runner: OrtRunner, key: string, build: () => Graph): Promise<void> {
+  /**
+   * @param opts.disk false keeps this graph off the disk cache: graphs with weights baked in
+   * (tower-graphs.ts), which are megabytes and keyed by shapes, not by the weights' values.
+   */
+  ensure(runner: OrtRunner, key: string, build: () => Graph, opts: { disk?: boolean } = {}): Promise<void> {
     let p = this.loaded.get(key);
     if (!p) {
-      p = this.load(runner, key, build);
+      p = this.load(runner, key, build, opts.disk ?? true);
       // A failed compile is not remembered: the next call reports the error again.
       p.catch(() => this.loaded.delete(key));
       this.loaded.set(key, p);
@@ -52,8 +56,8 @@ export class GraphSessions {
     this.loaded.clear();
   }
 
-  private async load(runner: OrtRunner, key: string, build: () => Graph): Promise<void> {
-    const file = this.dir ? join(this.dir, `${key}.onnx`) : null;
+  private async load(runner: OrtRunner, key: string, build: () => Graph, disk: boolean): Promise<void> {
+    const file = this.dir && disk ? join(this.dir, `${key}.onnx`) : null;
     if (file) {
       let cached: Uint8Array | null = null;
       try {

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Emitter } from './emit.js';
 import { Graph } from './graph.js';
-import type { Request, Response, WireTensor } from './protocol.js';
+import type { Request, Response, SlotResize, SlotWrite, WireTensor } from './protocol.js';
 
 /**
  * onnxruntime sessions in a worker thread (worker.ts), with execution providers tried in order:
@@ -32,6 +32,10 @@ export interface RunSpec {
   slotFeeds?: Record<string, string>;
   store?: Record<string, string>;
   fetch?: string[];
+  /** Slots resized (zero-filled, prefix kept) before the run. */
+  resize?: Record<string, SlotResize>;
+  /** Outputs written into slots in place after the run. */
+  write?: Record<string, SlotWrite>;
 }
 
 /**
@@ -129,7 +133,7 @@ export class OrtRunner {
   }
 
   async run(key: string, spec: RunSpec): Promise<Record<string, WireTensor>> {
-    return (await this.call({ type: 'run', key, feeds: spec.feeds ?? {}, slotFeeds: spec.slotFeeds ?? {}, store: spec.store ?? {}, fetch: spec.fetch ?? [] })) as Record<string, WireTensor>;
+    return (await this.call({ type: 'run', key, feeds: spec.feeds ?? {}, slotFeeds: spec.slotFeeds ?? {}, store: spec.store ?? {}, fetch: spec.fetch ?? [], ...(spec.resize ? { resize: spec.resize } : {}), ...(spec.write ? { write: spec.write } : {}) })) as Record<string, WireTensor>;
   }
 
   async setSlot(name: string, tensor: WireTensor): Promise<void> {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { generate } from '../../../src/decode/sample.js';
-import { OrtTowerDecoder } from '../../../src/engine/onnx/ort-decoder.js';
+import { OrtTowerDecoder, cacheBucket } from '../../../src/engine/onnx/ort-decoder.js';
 import { OrtRunner } from '../../../src/engine/onnx/runner.js';
 import { buildLogitsGraph, inferenceSlots } from '../../../src/engine/onnx/tower-graphs.js';
 import { flatten } from '../../../src/engine/onnx/layout.js';
@@ -20,10 +20,10 @@ const CPU = { providers: ['cpu'] as const };
  * Random weights, scaled up: at the init scale (std 0.02) an untrained tower just repeats its last
  * token, which would make equal greedy decodes a weak check.
  */
-function tinyWeights(seed: number, scale = 1) {
-  const host = initParams(towerSpecs(TINY), seed);
-  for (const s of towerSpecs(TINY)) if (s.init.kind === 'normal') host.get(s.name)!.forEach((x, i, a) => (a[i] = x * scale));
-  const tensors = Object.fromEntries(towerSpecs(TINY).map((s) => [s.name, tf.tensor(host.get(s.name)!, s.shape)]));
+function tinyWeights(seed: number, scale = 1, shape = TINY) {
+  const host = initParams(towerSpecs(shape), seed);
+  for (const s of towerSpecs(shape)) if (s.init.kind === 'normal') host.get(s.name)!.forEach((x, i, a) => (a[i] = x * scale));
+  const tensors = Object.fromEntries(towerSpecs(shape).map((s) => [s.name, tf.tensor(host.get(s.name)!, s.shape)]));
   return { host, tensors };
 }
 
@@ -92,4 +92,42 @@ test('ort decoder refuses prompts longer than max_len and step before prefill', 
   await assert.rejects(() => ort.step([1]), /before prefill/);
   await assert.rejects(() => ort.prefill([Array.from({ length: TINY.max_len + 1 }, () => 3)]), /longer than the tower's max_len 24/);
   ort.dispose();
+});
+
+test('cache buckets: powers of two from 32, capped at max_len', () => {
+  assert.deepEqual([1, 17, 32, 33, 64, 65, 100].map((n) => cacheBucket(n, 128)), [32, 32, 32, 64, 64, 128, 128]);
+  assert.deepEqual([1, 24].map((n) => cacheBucket(n, 24)), [24, 24]);
+  assert.deepEqual([33, 65, 72].map((n) => cacheBucket(n, 72)), [64, 72, 72]);
+});
+
+test('ort KV-cache decoder: the cache grows through its buckets (32, 64, max_len) with tfjs logits and decodes', async () => {
+  await useCpu();
+  const LONG = { ...TINY, max_len: 72 };
+  const { host, tensors } = tinyWeights(11, 25, LONG);
+  const prompts = [[1, 5, 9], [1, 30, 2, 8, 4, 6, 7]];
+  const ref = new TfjsTowerDecoder(tensors, LONG);
+  const ort = new OrtTowerDecoder(host, LONG, CPU);
+  try {
+    let a = await ref.prefill(prompts);
+    let b = await ort.prefill(prompts);
+    let worst = 0;
+    // 7 + 64 = 71 columns: through the 32- and 64-slot graphs into the 72-slot one.
+    for (let t = 0; t < 64; t++) {
+      a.forEach((row, i) => (worst = Math.max(worst, relDiff(b[i]!, row))));
+      const next = prompts.map((_, i) => (t * 5 + i * 11) % LONG.vocab_size);
+      [a, b] = [await ref.step(next), await ort.step(next)];
+    }
+    assert.ok(worst < 1e-5, `step logits relative difference ${worst}`);
+    const o = { maxNewTokens: 100, temperature: 0, topK: 0, stopToken: -1, seed: 1 };
+    const got = await generate(ort, prompts, o);
+    assert.equal(got[0]!.length, LONG.max_len - 7);
+    assert.deepEqual(got, await generate(ref, prompts, o));
+    // A new prompt batch of another size after a full one: the cache starts afresh.
+    assert.deepEqual(await generate(ort, [[1, 2]], { ...o, maxNewTokens: 40 }), await generate(ref, [[1, 2]], { ...o, maxNewTokens: 40 }));
+    console.log(`# bucketed decode: step logits relative difference ${worst.toExponential(2)}`);
+  } finally {
+    ref.dispose();
+    ort.dispose();
+    Object.values(tensors).forEach((t) => t.dispose());
+  }
 });
