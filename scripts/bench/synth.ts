@@ -2,7 +2,8 @@
  * Synthesis speed of `zipper data synth`: seconds of audio written per wall second, with 1 and with 2
  * worker threads, for the default preset's voice (kal16) and for a clustergen voice (slt, ~10x
  * slower). Each figure is a whole build (flite, perturbation, FLAC, manifests) of one split in a
- * temporary folder; the Brown sentence pool is prepared once beforehand and not timed.
+ * temporary folder, start-up of the worker threads included; the Brown sentence pool is prepared
+ * once beforehand and not timed.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,8 +27,8 @@ export async function synthBench(opts: { quick?: boolean } = {}): Promise<SynthB
   const dir = mkdtempSync(join(tmpdir(), 'zipper-bench-synth-'));
   const scale = opts.quick ? 0.4 : 1;
   const runs = [
-    { voice: 'kal16', hours: 0.25 * scale },
-    { voice: 'slt', hours: 0.04 * scale },
+    { voice: 'kal16', hours: 0.5 * scale },
+    { voice: 'slt', hours: 0.08 * scale },
   ];
   const rows: SynthBenchRow[] = [];
   try {
@@ -42,6 +43,7 @@ export async function synthBench(opts: { quick?: boolean } = {}): Promise<SynthB
             `workers=${workers}`,
             'hours={train-aligned: 0, train-unlabelled: 0, dev-clean: 0, test-clean: 0, dev-other: 0, test-other: 0}',
             `hours.train-aligned=${hours}`,
+            'chapter_size=10', // enough chapters to keep both workers busy to the end
             `train_speakers.voices=[${voice}]`,
             `eval_speakers.voices=[${voice}]`,
           ],

@@ -1,4 +1,4 @@
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { Command } from 'commander';
 import { formatConfig, loadConfig } from '../config/load.js';
@@ -48,11 +48,11 @@ export function addData(program: Command): void {
     .description('write a JSONL manifest for one split folder of LibriSpeech (flac + trans.txt) or LibriTTS (wav + normalized.txt)')
     .option('--librispeech <dir>', 'a LibriSpeech split folder, e.g. LibriSpeech/dev-clean')
     .option('--libritts <dir>', 'a LibriTTS split folder, e.g. LibriTTS/test-clean')
-    .requiredOption('-o, --out <file>', 'the manifest to write (audio paths are written relative to its folder)')
+    .requiredOption('-o, --out <file>', 'the manifest to write')
     .option('--split <name>', "the manifest's split name (default: the folder's name)")
     .option('--bad-input <policy>', 'stop at the first bad file or line, or skip and count (default: the config, stop)')
     .option('--no-verify', 'read audio headers only (fast; does not find truncated or corrupt files)')
-    .option('--absolute', 'write absolute audio paths')
+    .option('--relative', "write audio paths relative to the manifest's folder (default: absolute)")
     .option('-c, --config <file>', 'YAML config (default: configs/data-synth.yaml; only bad_input and verify_audio are used)')
     .option('-s, --set <key=value>', 'override a config key (repeatable)', collect, [])
     .action(async (o) => {
@@ -67,7 +67,7 @@ export function addData(program: Command): void {
       const r = load(dir, { policy: cfg.bad_input, verify: cfg.verify_audio, split: o.split });
       const out = resolve(o.out);
       mkdirSync(dirname(out), { recursive: true });
-      const utts = r.utterances.map((u) => ({ ...u, audio: o.absolute || !isAbsolute(u.audio) ? u.audio : relative(dirname(out), u.audio) }));
+      const utts = r.utterances.map((u) => ({ ...u, audio: o.relative ? relative(dirname(out), u.audio) : u.audio }));
       await writeManifest(out, utts);
       const hours = utts.reduce((s, u) => s + u.duration, 0) / 3600;
       const skipped = Object.entries(r.skipped).filter(([, n]) => n > 0);

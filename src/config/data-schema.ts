@@ -106,6 +106,7 @@ export const DataConfig = z
       const s = seen[0]!;
       ctx.addIssue({ code: 'custom', path: ['eval_speakers'], message: `eval speakers must be unseen in training, but ${s.voice} rate ${s.rate} pitch ${s.pitch} is in train_speakers` });
     }
+    if (Object.values(c.hours).every((h) => h === 0)) ctx.addIssue({ code: 'custom', path: ['hours'], message: 'every split has 0 hours: nothing to build' });
     if (c.other_speed[0] <= 0) ctx.addIssue({ code: 'custom', path: ['other_speed'], message: 'speed factors must be positive' });
   });
 export type DataConfig = z.infer<typeof DataConfig>;

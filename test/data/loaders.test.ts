@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { readAudio, writeFlac, writeWav } from '../../src/data/audio.js';
 import { loadLibriSpeech } from '../../src/data/librispeech.js';
 import { loadLibriTTS } from '../../src/data/libritts.js';
-import { BadInputError, type BadInputKind, readManifest } from '../../src/data/manifest.js';
+import { BadInputError, type BadInputKind, readManifest, resolveAudio } from '../../src/data/manifest.js';
 import { synthCorpus } from '../../src/data/synth/corpus.js';
 import { startDataCommand, tinyConfig } from './synth-fixture.js';
 
@@ -164,7 +164,7 @@ describe('LibriTTS loader: bad input', () => {
 });
 
 describe('zipper data manifest', () => {
-  test('writes a manifest with paths relative to it, and reports what it skipped', async () => {
+  test('writes a manifest (absolute or relative paths) and reports what it skipped', async () => {
     const { split, chapter, spk, ch } = copyOf('LibriSpeech');
     appendFileSync(join(chapter, `${spk}-${ch}.trans.txt`), 'NO ID HERE\n');
     const out = join(dir, 'out', 'test-clean.jsonl');
@@ -184,6 +184,8 @@ describe('zipper data manifest', () => {
     assert.equal(skipped.code, 0, skipped.stderr);
     assert.match(skipped.stdout, /skipped +line_without_id 1/);
     const m = readManifest(out);
-    assert.ok(m.length > 0 && m.every((u) => u.audio.startsWith('../case')));
+    assert.ok(m.length > 0 && m.every((u) => u.audio.startsWith(split)));
+    assert.equal((await run(['--bad-input', 'skip', '--relative'])).code, 0);
+    assert.deepEqual(readManifest(out).map((u) => resolveAudio(out, u)), m.map((u) => u.audio));
   });
 });

@@ -48,11 +48,11 @@ const SECONDS_PER_CHAR: Record<FliteVoice, number> = { slt: 0.0606, rms: 0.0683,
 const FIRST_SPEAKER_ID = 100;
 const FIRST_CHAPTER_ID = 1000;
 
-export function seedFor(...parts: (string | number)[]): number {
+function seedFor(...parts: (string | number)[]): number {
   return createHash('sha256').update(parts.join('\0')).digest().readUInt32BE(0);
 }
 
-export function speakersOf(cfg: DataConfig): Speaker[] {
+function speakersOf(cfg: DataConfig): Speaker[] {
   const train = grid(cfg.train_speakers).map((s) => ({ ...s, role: 'train' as const }));
   const evals = grid(cfg.eval_speakers).map((s) => ({ ...s, role: 'eval' as const }));
   return [...train, ...evals].map((s, i) => ({ id: String(FIRST_SPEAKER_ID + i), ...s }));
