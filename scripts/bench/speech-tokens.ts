@@ -35,6 +35,8 @@ export interface SpeechTokenBenchOptions {
   k?: number;
   /** Vectors the codebook is learned on (default 150,000; quick 20,000). */
   trainVectors?: number;
+  /** Seconds of audio (the speech repeated) for the worker figures (default 1200; quick 300). */
+  workerSeconds?: number;
   /** Alternating rounds of the search comparison (default 3; quick 1). */
   rounds?: number;
   quick?: boolean;
@@ -60,8 +62,9 @@ export interface SpeechTokenBenchResult {
   /** `zipper tokenize`'s path (FLAC decoding, features, units) on 1 and 2 worker threads. */
   workers: { workers: number; x_real_time: number }[];
   codebook: { seconds: number; vectors: number; k: number; iterations: number; workers: number };
-  /** Rows whose best two float32 scores were too close to call and went to the reference scan. */
+  /** Rows whose best float32 scores were too close to call (settled by the reference formula), and those that needed the full reference scan. */
   rechecked_share: number;
+  scanned_share: number;
 }
 
 const VOICES: FliteVoice[] = ['slt', 'rms', 'awb', 'kal16'];
@@ -164,6 +167,7 @@ export async function speechTokenBench(o: SpeechTokenBenchOptions = {}): Promise
   const k = o.k ?? 1024;
   const trainVectors = o.trainVectors ?? (quick ? 20000 : 150000);
   const rounds = o.rounds ?? (quick ? 1 : 3);
+  const workerSeconds = o.workerSeconds ?? (quick ? 300 : 1200);
   const cfg = SpeechTokenizerConfig.parse({ kmeans: { codebook_size: k, train_vectors: trainVectors } });
   const rate = cfg.mel.sample_rate;
 
@@ -195,7 +199,7 @@ export async function speechTokenBench(o: SpeechTokenBenchOptions = {}): Promise
   const search = await compareSearches(tk, all, rounds, log);
   const ortFigure = search.find((s) => s.method === 'onnxruntime')!;
   const featuresRate = audioSeconds / feats.seconds;
-  const stats = { rows: 0, rechecked: 0 };
+  const stats = { rows: 0, rechecked: 0, scanned: 0 };
   const s = await ortSearch(tk.codebook, tk.k, tk.dim, 1, stats);
   await s.nearest(all, new Int32Array(all.n));
   s.dispose();
@@ -204,19 +208,22 @@ export async function speechTokenBench(o: SpeechTokenBenchOptions = {}): Promise
   const dir = fs.mkdtempSync(path.join(tmpdir(), 'zipper-bench-speech-'));
   const workers: SpeechTokenBenchResult['workers'] = [];
   try {
+    // Enough files for dozens of batches, so that two workers can share them evenly.
+    const copies = Math.ceil(workerSeconds / audioSeconds);
     const items = audio.map((x, i) => {
       const file = path.join(dir, `${i}.flac`);
       writeFlac(file, x, rate);
       return { id: String(i), file, seconds: x.length / rate };
     });
+    const all = Array.from({ length: copies }, (_, c) => items.map((it) => ({ ...it, id: `${c}-${it.id}` }))).flat();
     const json = tk.toJSON();
     for (const n of [1, 2]) {
       const p = SpeechPool.start(n);
       try {
         await p.loadTokenizer(json, 'bench');
         await p.encode(items.slice(0, 2 * n), false); // warm-up: JIT and sessions
-        const t = await timeAsync(() => p.encode(items, false));
-        workers.push({ workers: n, x_real_time: audioSeconds / t.seconds });
+        const t = await timeAsync(() => p.encode(all, false));
+        workers.push({ workers: n, x_real_time: (copies * audioSeconds) / t.seconds });
       } finally {
         p.close();
       }
@@ -235,6 +242,7 @@ export async function speechTokenBench(o: SpeechTokenBenchOptions = {}): Promise
     workers,
     codebook: { seconds: codebookSeconds, vectors: tk.training.vectors, k, iterations: cfg.kmeans.iterations, workers: 2 },
     rechecked_share: stats.rechecked / Math.max(1, stats.rows),
+    scanned_share: stats.scanned / Math.max(1, stats.rows),
   };
 }
 

@@ -106,13 +106,16 @@ describe('onnxruntime nearest-centroid search', () => {
     // Exact and near duplicates of centroid 0: ties the float32 product cannot resolve.
     c.set(c.subarray(0, dim), 1 * dim);
     for (let d = 0; d < dim; d++) c[2 * dim + d] = c[d]! + 1e-6 * rng.normal();
+    // Ten copies of centroid 29: more tied candidates than the float32 top-k holds.
+    for (let j = 30; j < 40; j++) c.set(c.subarray(29 * dim, 30 * dim), j * dim);
     const n = 1500; // three blocks of 512, the last one partly filled
     const data = Float32Array.from({ length: n * dim }, () => rng.normal());
     for (let i = 0; i < 100; i++) data.set(c.subarray(0, dim), i * dim);
+    for (let i = 100; i < 110; i++) data.set(c.subarray(29 * dim, 30 * dim), i * dim);
     const x = { data, n, dim };
     const ref = { units: new Int32Array(n), scores: new Float64Array(n) };
     await (await scanSearch(c, k, dim)).nearest(x, ref.units, ref.scores);
-    const stats = { rows: 0, rechecked: 0 };
+    const stats = { rows: 0, rechecked: 0, scanned: 0 };
     const s = await ortSearch(c, k, dim, 1, stats);
     const got = { units: new Int32Array(n), scores: new Float64Array(n) };
     await s.nearest(x, got.units, got.scores);
@@ -120,8 +123,10 @@ describe('onnxruntime nearest-centroid search', () => {
     assert.deepEqual(got.units, ref.units);
     assert.deepEqual(got.scores, ref.scores);
     assert.equal(stats.rows, n);
-    assert.ok(stats.rechecked >= 100, `only ${stats.rechecked} rows were rechecked`);
+    assert.ok(stats.rechecked >= 110, `only ${stats.rechecked} rows were rechecked`);
+    assert.ok(stats.scanned >= 10, `only ${stats.scanned} rows were scanned`);
     assert.equal(ref.units[0], 0, 'an exact tie goes to the lower index');
+    assert.equal(ref.units[100], 29);
   });
 });
 

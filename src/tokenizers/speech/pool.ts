@@ -4,6 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import type { SpeechTokenizerConfig } from '../../config/speech-schema.js';
 import type { NearestSearch, SearchFactory, Vectors } from './kmeans.js';
+import type { OrtSearchStats } from './nearest.js';
 import type { PoolPart } from './tokenizer.js';
 
 /** One audio file to process. */
@@ -153,10 +154,10 @@ export class SpeechPool {
     return this.map(items, (batch) => ({ type: 'encode', items: batch, resample }), onBatch);
   }
 
-  /** Rows searched and rows sent back to the reference scan, summed over workers. */
-  async stats(): Promise<{ rows: number; rechecked: number }> {
-    const all = (await Promise.all(this.threads.map((t) => t.call({ type: 'stats' })))) as { rows: number; rechecked: number }[];
-    return all.reduce((a, s) => ({ rows: a.rows + s.rows, rechecked: a.rechecked + s.rechecked }), { rows: 0, rechecked: 0 });
+  /** The workers' search statistics, summed. */
+  async stats(): Promise<OrtSearchStats> {
+    const all = (await Promise.all(this.threads.map((t) => t.call({ type: 'stats' })))) as OrtSearchStats[];
+    return all.reduce((a, s) => ({ rows: a.rows + s.rows, rechecked: a.rechecked + s.rechecked, scanned: a.scanned + s.scanned }), { rows: 0, rechecked: 0, scanned: 0 });
   }
 
   close(): void {

@@ -22,7 +22,7 @@ import { readManifest, resolveAudio, type Utterance } from '../../data/manifest.
 import { createLogger } from '../../run/log.js';
 import { createProgress } from '../../run/progress.js';
 import { writeFileAtomic } from '../../util/fs.js';
-import { SpeechPool, type Item, type ItemResult } from './pool.js';
+import { SpeechPool, type EncodedItem, type Item, type ItemResult } from './pool.js';
 import { entropyBits, histogram, speakerDominatedShare, totalVariation } from './stats.js';
 import { SpeechTokenizer, UNIT_OFFSET, expectedVectors, type PoolPart } from './tokenizer.js';
 
@@ -72,7 +72,17 @@ export interface TokensRecord {
     speaker_dominated_share: number | null;
     speakers: number | null;
   };
-  timing: { workers: number; codebook_seconds: number | null; tokenize_seconds: number; audio_seconds: number; x_real_time: number; rechecked_rows: number; rows: number };
+  timing: {
+    workers: number;
+    codebook_seconds: number | null;
+    tokenize_seconds: number;
+    audio_seconds: number;
+    x_real_time: number;
+    /** Rows searched on the workers (k-means passes included), those whose float32 scores were too close to call, and those of them that needed the full reference scan. */
+    rows: number;
+    rechecked_rows: number;
+    scanned_rows: number;
+  };
 }
 
 export interface TokenizeOptions {
@@ -268,7 +278,7 @@ export async function tokenizeCorpus(o: TokenizeOptions): Promise<TokenizeSummar
         const speakers: string[] = [];
         let seconds = 0;
         for (const i of ok) {
-          const r = results[i]! as Extract<ItemResult<{ units: Int32Array; seconds: number }>, { ok: true }>;
+          const r = results[i]! as Extract<ItemResult<EncodedItem>, { ok: true }>;
           ids.push(s.utterances[i]!.id);
           speakers.push(String(s.utterances[i]!.speaker));
           units.push(r.value.units);
@@ -341,8 +351,9 @@ export async function tokenizeCorpus(o: TokenizeOptions): Promise<TokenizeSummar
         tokenize_seconds: round(tokenizeSeconds),
         audio_seconds: round(audioSeconds),
         x_real_time: round(audioSeconds / tokenizeSeconds),
-        rechecked_rows: searchStats.rechecked,
         rows: searchStats.rows,
+        rechecked_rows: searchStats.rechecked,
+        scanned_rows: searchStats.scanned,
       },
     };
     await writeFileAtomic(path.join(o.out, TOKENS_FILE), JSON.stringify(record, null, 2) + '\n');

@@ -13,7 +13,7 @@ let tokenizer: SpeechTokenizer | null = null;
 /** Rows kept for repeated searches (k-means passes the same sample every iteration). */
 let resident: Vectors | null = null;
 /** Summed over every codebook this worker has used. */
-const stats = { rows: 0, rechecked: 0 };
+const stats = { rows: 0, rechecked: 0, scanned: 0 };
 
 async function useCodebook(codebook: Float32Array, k: number, dim: number): Promise<void> {
   search?.dispose();
