@@ -14,7 +14,7 @@
  * steps; start-up, graph compilation and session creation fall in the first round's warm-up step.
  * The CPU and load average are printed because only ratios from one run mean much.
  *
- *   npm run bench -- [--steps N] [--rounds R] [--quick] [--json out.json]
+ *   npm run bench -- [--steps N] [--rounds R] [--quick] [--json out.json] [--no-speech]
  *                    [--backends cpu,webgpu,tensorflow] [--no-torch] [--no-memory]
  *
  * --steps: timed calls per round for ort and PyTorch (default 8; d=256 half, tfjs-wasm a quarter);
@@ -29,6 +29,8 @@
  * steps (ort's compiled graph is read from the timing rounds' cache, so recording it in JavaScript
  * does not count).
  */
+import { synthBench } from './bench/synth.js';
+import { speechTokenBench } from './bench/speech-tokens.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -331,6 +333,21 @@ async function main(): Promise<void> {
     const v = verdict(a, b, t);
     console.log(`  ${name}: ${v}${v.startsWith('-') ? '' : ` (${ratio(a, b)})`}`);
   }
+  // Issue 3's figures: synthesis, features + units, and the codebook. --no-speech skips them.
+  if (!flag('no-speech')) {
+    json.synthesis = await synthBench({ quick });
+    const st = await speechTokenBench({ quick });
+    json.speech_tokens = st;
+    console.log(`\n## Speech tokens (K=${st.k}, ${st.audio_seconds.toFixed(0)} s of flite speech, one core unless said; load average ${loadAverage()})\n`);
+    console.log('| measure | x real time |\n|---|---|');
+    console.log(`| log-mel features (+ normalisation, stacking) | ${st.features_x_real_time.toFixed(0)} |`);
+    for (const m of st.search) console.log(`| nearest-centroid search: ${m.method} (${m.gflops.toFixed(1)} GFLOP/s) | ${m.x_real_time.toFixed(0)} |`);
+    console.log(`| features + units (onnxruntime search) | ${st.tokens_x_real_time.toFixed(0)} |`);
+    for (const w of st.workers) console.log(`| zipper tokenize path (FLAC decode + features + units), ${w.workers} worker(s) | ${w.x_real_time.toFixed(0)} |`);
+    console.log(`\ncodebook: K=${st.codebook.k} on ${st.codebook.vectors} vectors, ${st.codebook.iterations} Lloyd iterations, ${st.codebook.workers} workers: ${st.codebook.seconds.toFixed(1)} s`);
+    console.log(`target (issue 3): features + tokenization >= ${st.target_x_real_time}x real time on one core: ${st.tokens_x_real_time >= st.target_x_real_time ? 'met' : 'NOT met'} (${st.tokens_x_real_time.toFixed(0)}x)`);
+  }
+
   const secs = (performance.now() - t0) / 1000;
   console.log(`\nload average at end ${loadAverage()}; ${secs.toFixed(0)} s`);
 
