@@ -29,8 +29,6 @@
  * steps (ort's compiled graph is read from the timing rounds' cache, so recording it in JavaScript
  * does not count).
  */
-import { synthBench } from './bench/synth.js';
-import { speechTokenBench } from './bench/speech-tokens.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,6 +43,8 @@ import { Rng } from '../src/util/rng.js';
 import { BATCH, SEQ, TOKENS, benchBatch, benchWeights, firstLine, loadAverage, machine, median, printTable, ratio, towerShape, verdict, type Cell } from './bench/common.js';
 import { ortSide, tfjsSide, torchSide, type Side, type Timed } from './bench/sides.js';
 import { PYTHON, TorchPeer, peerEnv, writeWeights } from './bench/torch-peer.js';
+import { synthBench } from './bench/synth.js';
+import { speechTokenBench } from './bench/speech-tokens.js';
 
 // ---- options ----
 const argv = process.argv.slice(2);
@@ -346,6 +346,13 @@ async function main(): Promise<void> {
     for (const w of st.workers) console.log(`| zipper tokenize path (FLAC decode + features + units), ${w.workers} worker(s) | ${w.x_real_time.toFixed(0)} |`);
     console.log(`\ncodebook: K=${st.codebook.k} on ${st.codebook.vectors} vectors, ${st.codebook.iterations} Lloyd iterations, ${st.codebook.workers} workers: ${st.codebook.seconds.toFixed(1)} s`);
     console.log(`target (issue 3): features + tokenization >= ${st.target_x_real_time}x real time on one core: ${st.tokens_x_real_time >= st.target_x_real_time ? 'met' : 'NOT met'} (${st.tokens_x_real_time.toFixed(0)}x)`);
+    // The speech tower is the text tower's definition over 1,027 speech tokens (K=1024 + 3 specials).
+    const speechShape = { ...towerShape(128), vocab_size: 1027 };
+    const speech = ortSide(speechShape, benchWeights(speechShape), benchBatch(speechShape.vocab_size), cacheDir);
+    const st2 = await speech.train(steps, 1);
+    speech.dispose();
+    json.speech_tower_train_tokens_per_s = TOKENS / median(st2.times);
+    console.log(`speech tower (d=128, 4 layers, vocab 1027, seq ${SEQ}, batch ${BATCH}): ort trains ${(TOKENS / median(st2.times)).toFixed(0)} tokens/s`);
   }
 
   const secs = (performance.now() - t0) / 1000;
