@@ -3,7 +3,9 @@ import { mkdirSync } from 'node:fs';
 import type { Command } from 'commander';
 import { formatConfig, loadConfig } from '../config/load.js';
 import { DataConfig } from '../config/data-schema.js';
+import { environmentRecord } from '../run/env.js';
 import { createLogger } from '../run/log.js';
+import { writeJsonFile } from '../util/fs.js';
 import { collect, projectRoot } from './common.js';
 
 // The data stages load audio codecs (libflacjs starts asynchronously, ~0.1 s): imported only when
@@ -48,7 +50,7 @@ export function addData(program: Command): void {
     .description('write a JSONL manifest for one split folder of LibriSpeech (flac + trans.txt) or LibriTTS (wav + normalized.txt)')
     .option('--librispeech <dir>', 'a LibriSpeech split folder, e.g. LibriSpeech/dev-clean')
     .option('--libritts <dir>', 'a LibriTTS split folder, e.g. LibriTTS/test-clean')
-    .requiredOption('-o, --out <file>', 'the manifest to write')
+    .requiredOption('-o, --out <file>', 'the manifest to write (and <file>.record.json: skip counts, problems, environment)')
     .option('--split <name>', "the manifest's split name (default: the folder's name)")
     .option('--bad-input <policy>', 'stop at the first bad file or line, or skip and count (default: the config, stop)')
     .option('--no-verify', 'read audio headers only (fast; does not find truncated or corrupt files)')
@@ -70,6 +72,19 @@ export function addData(program: Command): void {
       const utts = r.utterances.map((u) => ({ ...u, audio: o.relative ? relative(dirname(out), u.audio) : u.audio }));
       await writeManifest(out, utts);
       const hours = utts.reduce((s, u) => s + u.duration, 0) / 3600;
+      // The record beside the manifest keeps what was skipped and why, so a later run can say which
+      // data it trained or scored on.
+      await writeJsonFile(`${out}.record.json`, {
+        source: resolve(dir),
+        layout: o.librispeech ? 'librispeech' : 'libritts',
+        policy: cfg.bad_input,
+        verify_audio: cfg.verify_audio,
+        utterances: utts.length,
+        hours,
+        skipped: r.skipped,
+        problems: r.problems,
+        environment: environmentRecord(),
+      });
       const skipped = Object.entries(r.skipped).filter(([, n]) => n > 0);
       const lines = [`manifest     ${out}`, `utterances   ${utts.length} (${hours.toFixed(2)} h, ${new Set(utts.map((u) => u.speaker)).size} speakers)`];
       lines.push(`skipped      ${skipped.length === 0 ? 0 : skipped.map(([k, n]) => `${k} ${n}`).join(', ')}`);

@@ -183,6 +183,11 @@ describe('zipper data manifest', () => {
     const skipped = await run(['--bad-input', 'skip']);
     assert.equal(skipped.code, 0, skipped.stderr);
     assert.match(skipped.stdout, /skipped +line_without_id 1/);
+    const record = JSON.parse(readFileSync(`${out}.record.json`, 'utf8'));
+    assert.equal(record.skipped.line_without_id, 1);
+    assert.equal(record.policy, 'skip');
+    assert.equal(record.utterances, readManifest(out).length);
+    assert.ok(record.problems.some((p: string) => /no utterance id/.test(p)), JSON.stringify(record.problems));
     const m = readManifest(out);
     assert.ok(m.length > 0 && m.every((u) => u.audio.startsWith(split)));
     assert.equal((await run(['--bad-input', 'skip', '--relative'])).code, 0);
