@@ -49,6 +49,11 @@ function encode(value: unknown, stack: Set<object>): string | undefined {
   return out;
 }
 
+/** Full sha256 hex digest of bytes or text (file and content checks). */
+export function sha256Hex(bytes: string | Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 /** The first 16 hex characters (64 bits) of sha256(stableStringify(value)). */
 export function hashOf(value: unknown): string {
   return createHash('sha256').update(stableStringify(value)).digest('hex').slice(0, 16);

@@ -44,6 +44,8 @@ export interface TrainEngine {
   readonly name: string;
   /** The backend or execution provider, for logs. */
   readonly device: string;
+  /** Execution providers tried before `device` (the ONNX engine), for the run record. */
+  readonly providerAttempts?: readonly { provider: string; ok: boolean; detail: string }[];
   load(state: TrainState): Promise<void>;
   state(): Promise<TrainState>;
   /** One optimizer step (1-based `step`) at learning rate `lr`; loss before the update. */

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { TowerShape } from '../config/schema.js';
-import { findProjectRoot } from '../run/env.js';
+import { toolkitInfo } from '../run/env.js';
 import { num } from './rewrite.js';
 
 const { onnx } = onnxProto;
@@ -46,13 +45,7 @@ export interface ExportMetadata {
 }
 
 export function toolkit(): { name: string; version: string } {
-  const root = findProjectRoot();
-  try {
-    const pkg = JSON.parse(readFileSync(join(root!, 'package.json'), 'utf8')) as { name?: string; version?: string };
-    return { name: pkg.name ?? 'zipper', version: pkg.version ?? 'unknown' };
-  } catch {
-    return { name: 'zipper', version: 'unknown' };
-  }
+  return toolkitInfo() ?? { name: 'zipper', version: 'unknown' };
 }
 
 /**

@@ -62,6 +62,12 @@ export function environmentRecord(extra: Record<string, unknown> = {}): Environm
   };
 }
 
+/** This toolkit's name and version from its package.json; null outside a checkout. */
+export function toolkitInfo(): { name: string; version: string } | null {
+  const root = findProjectRoot();
+  return root ? toolkitOf(root) : null;
+}
+
 function toolkitOf(root: string): { name: string; version: string } | null {
   try {
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name?: string; version?: string };

@@ -88,7 +88,7 @@ export async function pretrainTower(o: PretrainOptions): Promise<PretrainSummary
   }
   await engine.load(state);
   // Logged after load: the ONNX engine knows its execution provider once its worker has started.
-  const device = { engine: choice.engine, device: engine.device, backend_attempts: choice.backend?.attempts, provider_attempts: (engine as { providerAttempts?: unknown }).providerAttempts };
+  const device = { engine: choice.engine, device: engine.device, backend_attempts: choice.backend?.attempts, provider_attempts: engine.providerAttempts };
   log.info(device, describeEngine(choice, engine));
   const envFile = o.resume && existsSync(run.envPath) ? join(run.dir, `env.resume-${Date.now()}.json`) : run.envPath;
   await writeFileAtomic(envFile, JSON.stringify(environmentRecord({ ...device, engine_reason: describeEngine(choice, engine), seed: cfg.seed }), null, 2) + '\n');

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../util/fs.js';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Graph } from './graph.js';
@@ -76,10 +77,8 @@ export class GraphSessions {
     const bytes = build().toBytes(key);
     if (file) {
       mkdirSync(this.dir!, { recursive: true });
-      // Write then rename, so a concurrent reader never sees half a file.
-      const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, bytes);
-      renameSync(tmp, file);
+      // Atomic, so a concurrent reader never sees half a file.
+      await writeFileAtomic(file, bytes);
     }
     await runner.load(key, bytes);
   }

@@ -11,12 +11,11 @@
 // Cache: the key is the hash of the tokenizer (its config and the unlabelled manifest's content hash,
 // or a loaded tokenizer file's content hash), every manifest's content hash and the bad-input
 // policy. Audio files are not hashed: a manifest names them, so change the manifest with them.
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { hashOf } from '../../config/hash.js';
+import { hashOf, sha256Hex } from '../../config/hash.js';
 import type { TokenizeConfig } from '../../config/speech-schema.js';
 import { readManifest, resolveAudio, type Utterance } from '../../data/manifest.js';
 import { createLogger } from '../../run/log.js';
@@ -104,9 +103,6 @@ export interface TokenizeSummary {
   record: TokensRecord;
 }
 
-function sha256(bytes: string | Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 function readText(file: string, what: string): string {
   try {
@@ -131,7 +127,7 @@ function readSplits(corpus: string): SplitInput[] {
     const manifest = manifestPath(corpus, split);
     if (!fs.existsSync(manifest)) continue;
     const utterances = readManifest(manifest);
-    found.push({ split, manifest, sha256: sha256(fs.readFileSync(manifest)), utterances });
+    found.push({ split, manifest, sha256: sha256Hex(fs.readFileSync(manifest)), utterances });
   }
   if (found.length === 0) throw new Error(`no manifests in ${path.join(corpus, 'manifests')} (expected ${SPEECH_SPLITS.map((s) => `${s}.jsonl`).join(', ')})`);
   return found;
@@ -151,7 +147,7 @@ function completeRecord(out: string, key: string): TokensRecord | null {
   const files = [{ file: rec.tokenizer.file, sha256: rec.tokenizer.sha256 }, ...Object.values(rec.splits)];
   for (const f of files) {
     try {
-      if (sha256(fs.readFileSync(path.join(out, f.file))) !== f.sha256) return null;
+      if (sha256Hex(fs.readFileSync(path.join(out, f.file))) !== f.sha256) return null;
     } catch {
       return null;
     }
@@ -171,7 +167,7 @@ export function readTokenSplit(dir: string, split: string): { id: string; units:
   if (!s) throw new Error(`${recFile}: no split "${split}" (has ${Object.keys(rec.splits ?? {}).join(', ')})`);
   const file = path.join(dir, s.file);
   const text = readText(file, 'token file');
-  if (sha256(text) !== s.sha256) throw new Error(`token file ${file} does not match ${recFile} (changed or half-written): run zipper tokenize again`);
+  if (sha256Hex(text) !== s.sha256) throw new Error(`token file ${file} does not match ${recFile} (changed or half-written): run zipper tokenize again`);
   return text
     .split('\n')
     .filter((l) => l)
@@ -208,7 +204,7 @@ export async function tokenizeCorpus(o: TokenizeOptions): Promise<TokenizeSummar
   if (o.tokenizerFile) {
     const text = readText(o.tokenizerFile, 'speech tokenizer');
     loaded = { tk: SpeechTokenizer.fromJSON(text, o.tokenizerFile), text };
-    tokKey = sha256(text);
+    tokKey = sha256Hex(text);
   } else {
     if (!pool) throw new Error(`${manifestPath(o.corpus, POOL_SPLIT)}: file not found (the codebook is learned on ${POOL_SPLIT}; or pass --tokenizer)`);
     tokKey = hashOf({ config: cfg.tokenizer, pool: pool.sha256 });
@@ -307,7 +303,7 @@ export async function tokenizeCorpus(o: TokenizeOptions): Promise<TokenizeSummar
       const sk = skipped.get(s.split)!;
       records[s.split] = {
         file,
-        sha256: sha256(lines),
+        sha256: sha256Hex(lines),
         utterances: d.ids.length,
         units: d.units.reduce((n, u) => n + u.length, 0),
         seconds: Number(d.seconds.toFixed(2)),
@@ -328,7 +324,7 @@ export async function tokenizeCorpus(o: TokenizeOptions): Promise<TokenizeSummar
       cache_key: key,
       tokenizer: {
         file: TOKENIZER_FILE,
-        sha256: sha256(tokText),
+        sha256: sha256Hex(tokText),
         key: tokKey,
         source: loaded ? path.resolve(o.tokenizerFile!) : source,
         config_hash: hashOf(tk.config),

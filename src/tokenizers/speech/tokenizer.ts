@@ -1,11 +1,11 @@
 // The discrete speech tokenizer: log-mel frames, mean/variance normalisation, stacking to the unit
 // rate, nearest k-means centroid. Its vocabulary shares the text tower's convention: ids 0, 1, 2 are
 // <pad>, <boa> (begin of audio, the tower's bos) and <eoa> (end of audio, its eos); unit u is id u + 3.
-import { createHash } from 'node:crypto';
 import { SpeechTokenizerConfig } from '../../config/speech-schema.js';
 import { Rng } from '../../util/rng.js';
 import { kmeans, nearestScan, squaredNorms, type KmeansResult, type NearestSearch, type SearchFactory, type Vectors } from './kmeans.js';
 import { LogMel, frameCount, frameSpec, stackFrames } from './mel.js';
+import { sha256Hex } from '../../config/hash.js';
 
 export const SPEECH_SPECIALS = ['<pad>', '<boa>', '<eoa>'] as const;
 /** Id of unit 0. */
@@ -308,7 +308,7 @@ export class SpeechTokenizer {
       specials: [...SPEECH_SPECIALS],
       vocab_size: this.vocabSize,
       norm: { mean: Array.from(this.norm.mean), std: Array.from(this.norm.std) },
-      codebook: { k: this.k, dim: this.dim, encoding: 'float32-le-base64', sha256: sha256(bytes), data: bytes.toString('base64') },
+      codebook: { k: this.k, dim: this.dim, encoding: 'float32-le-base64', sha256: sha256Hex(bytes), data: bytes.toString('base64') },
       training: this.training,
     };
     return JSON.stringify(json);
@@ -334,7 +334,7 @@ export class SpeechTokenizer {
     if (j.codebook.encoding !== 'float32-le-base64' || typeof j.codebook.data !== 'string') throw bad('codebook data missing or in an unknown encoding');
     const bytes = Buffer.from(j.codebook.data, 'base64');
     if (bytes.length !== k * dim * 4) throw bad(`codebook has ${bytes.length} bytes, expected ${k * dim * 4} (truncated?)`);
-    if (sha256(bytes) !== j.codebook.sha256) throw bad('codebook checksum mismatch (the file is corrupt)');
+    if (sha256Hex(bytes) !== j.codebook.sha256) throw bad('codebook checksum mismatch (the file is corrupt)');
     const codebook = new Float32Array(k * dim);
     new Uint8Array(codebook.buffer).set(bytes);
     if (!codebook.every(Number.isFinite)) throw bad('codebook holds non-finite values');
@@ -350,6 +350,3 @@ export class SpeechTokenizer {
   }
 }
 
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
