@@ -13,16 +13,36 @@ export interface HostTensor {
 }
 export type HostBatch = Record<string, HostTensor>;
 
+/** An inference function of a model over its weights: named inputs to named outputs. */
+export type ModelFn = <T>(ops: Ops<T>, p: Params<T>, inputs: Record<string, T>) => Record<string, T>;
+
 /**
  * A model as the engines see it: its parameters and a loss written against the tensor-op
- * interface. Towers now; the zipper and the single-decoder baseline are other ModelDefs.
+ * interface (towers, the zipper, the single decoder), and the inference functions its decoders
+ * call (the zipper's prefill and step).
  */
 export interface ModelDef {
   readonly kind: string;
+  /** What changes the computation without changing the parameter list (compiled-graph keys). */
+  readonly variant?: unknown;
   readonly specs: readonly ParamSpec[];
   /** False for frozen parameters: they get no gradient and no optimizer state. */
   trainable(name: string): boolean;
   loss<T>(ops: Ops<T>, p: Params<T>, batch: Record<string, T>): T;
+  readonly functions?: Readonly<Record<string, ModelFn>>;
+}
+
+/**
+ * How an engine call exchanges tensors. Kept tensors stay engine-side (worker slots, GPU
+ * tensors) between calls: a KV cache fed back step after step without crossing to the host.
+ */
+export interface CallOptions {
+  /** Outputs sent back to the host (default: none). */
+  fetch?: readonly string[];
+  /** Inputs taken from kept tensors: input name -> kept name. */
+  kept?: Readonly<Record<string, string>>;
+  /** Outputs kept for later calls: output name -> kept name (replacing what was kept there). */
+  keep?: Readonly<Record<string, string>>;
 }
 
 /** Parameters and Adam moments (moments only for trainable parameters). */
@@ -52,6 +72,10 @@ export interface TrainEngine {
   trainStep(batch: HostBatch, step: number, lr: number): Promise<{ loss: number; gradNorm: number }>;
   /** Mean loss of a batch without updating anything. */
   evalLoss(batch: HostBatch): Promise<number>;
+  /** Runs `model.functions[fn]` on the current weights. */
+  call(fn: string, feeds: HostBatch, opts?: CallOptions): Promise<Record<string, HostTensor>>;
+  /** Frees every kept tensor. */
+  dropKept(): Promise<void>;
   dispose(): void;
 }
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { HostBatch, ModelDef, OptimizerConfig, TrainEngine, TrainState } from './engine.js';
+import type { CallOptions, HostBatch, HostTensor, ModelDef, OptimizerConfig, TrainEngine, TrainState } from './engine.js';
 import { tfjsOps } from './tfjs-ops.js';
 import { adamScalars, adamUpdate, clipByGlobalNorm } from '../train/adam.js';
 
@@ -14,6 +14,7 @@ export class TfjsEngine implements TrainEngine {
   private vars = new Map<string, tf.Variable>();
   private m = new Map<string, tf.Tensor>();
   private v = new Map<string, tf.Tensor>();
+  private kept = new Map<string, tf.Tensor>();
 
   constructor(
     private readonly model: ModelDef,
@@ -80,12 +81,49 @@ export class TfjsEngine implements TrainEngine {
     return v;
   }
 
+  async call(fn: string, feeds: HostBatch, o: CallOptions = {}): Promise<Record<string, HostTensor>> {
+    const f = this.model.functions?.[fn];
+    if (!f) throw new Error(`${this.model.kind} has no function "${fn}"`);
+    const outs = tf.tidy(() => {
+      const inputs = toTensors(feeds);
+      for (const [input, name] of Object.entries(o.kept ?? {})) {
+        const t = this.kept.get(name);
+        if (!t) throw new Error(`${fn}: no kept tensor "${name}" for input "${input}"`);
+        inputs[input] = t;
+      }
+      return f(tfjsOps, Object.fromEntries(this.vars) as Record<string, tf.Tensor>, inputs);
+    });
+    const result: Record<string, HostTensor> = {};
+    for (const name of o.fetch ?? []) {
+      const t = outs[name];
+      if (!t) throw new Error(`${fn} has no output "${name}"`);
+      result[name] = { data: (await t.data()) as Float32Array | Int32Array, shape: [...t.shape] };
+    }
+    const keep = o.keep ?? {};
+    for (const [output, name] of Object.entries(keep)) {
+      const t = outs[output];
+      if (!t) throw new Error(`${fn} has no output "${output}" to keep`);
+      const old = this.kept.get(name);
+      this.kept.set(name, t);
+      if (old && old !== t) old.dispose();
+    }
+    const keptNow = new Set(this.kept.values());
+    for (const t of Object.values(outs)) if (!keptNow.has(t)) t.dispose();
+    return result;
+  }
+
+  async dropKept(): Promise<void> {
+    for (const t of this.kept.values()) t.dispose();
+    this.kept.clear();
+  }
+
   /** The current weights as tfjs tensors, for decoding without a copy. */
   paramTensors(): Record<string, tf.Tensor> {
     return Object.fromEntries(this.vars);
   }
 
   dispose(): void {
+    void this.dropKept();
     this.disposeState();
   }
 

@@ -1,7 +1,10 @@
 import { Rng } from '../util/rng.js';
 
-/** How a parameter starts: N(0, std^2), all ones (LayerNorm gain) or all zeros (biases). */
-export type Init = { kind: 'normal'; std: number } | { kind: 'ones' } | { kind: 'zeros' };
+/**
+ * How a parameter starts: N(0, std^2), all ones (LayerNorm gain), all zeros (biases) or one value
+ * (the zipper's tanh gates).
+ */
+export type Init = { kind: 'normal'; std: number } | { kind: 'ones' } | { kind: 'zeros' } | { kind: 'constant'; value: number };
 
 /** One named parameter of a model definition; names are the safetensors tensor names. */
 export interface ParamSpec {
@@ -27,6 +30,7 @@ export function initParams(specs: readonly ParamSpec[], seed: number): Map<strin
   for (const s of specs) {
     const a = new Float32Array(numel(s.shape));
     if (s.init.kind === 'ones') a.fill(1);
+    else if (s.init.kind === 'constant') a.fill(s.init.value);
     else if (s.init.kind === 'normal') for (let i = 0; i < a.length; i++) a[i] = rng.normal() * s.init.std;
     out.set(s.name, a);
   }

@@ -77,6 +77,11 @@ export class Graph {
     return `${hint}_${this.counter++}`;
   }
 
+  /** Each output's shape, by name (what a caller keeping outputs between runs must know). */
+  outputShapes(): Record<string, number[]> {
+    return Object.fromEntries(this.outputs.map((o) => [o.name, [...o.shape]]));
+  }
+
   input(name: string, shape: readonly number[], dtype: DType): Sym {
     const s = new Sym(name, [...shape], dtype);
     this.inputs.push(s);

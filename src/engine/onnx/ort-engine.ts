@@ -1,10 +1,10 @@
-import type { HostBatch, ModelDef, OptimizerConfig, TrainEngine, TrainState } from '../engine.js';
+import type { CallOptions, HostBatch, HostTensor, ModelDef, OptimizerConfig, TrainEngine, TrainState } from '../engine.js';
 import { adamScalars } from '../../train/adam.js';
 import type { Graph } from './graph.js';
 import { GraphSessions, graphKey } from './graph-cache.js';
 import { batchSpec, flatten, paramLayout, unflatten, type BatchSpec, type ParamLayout } from './layout.js';
 import { OrtRunner, type ProviderAttempt, type RunnerOptions } from './runner.js';
-import { buildEvalGraph, buildGradGraph, buildTrainGraph } from './train-graph.js';
+import { buildEvalGraph, buildFunctionGraph, buildGradGraph, buildTrainGraph } from './train-graph.js';
 
 export interface OrtEngineOptions extends RunnerOptions {
   /** Keep compiled graphs on disk here (keyed by model, shapes and compiler code); none by default. */
@@ -22,6 +22,9 @@ export class OrtEngine implements TrainEngine {
   private started: OrtRunner | null = null;
   private readonly sessions: GraphSessions;
   private readonly layout: ParamLayout;
+  /** Shapes of the tensors kept in worker slots (`kept:<name>`), and of each function graph's outputs. */
+  private readonly keptShapes = new Map<string, number[]>();
+  private readonly outputShapes = new Map<string, Record<string, number[]>>();
 
   constructor(
     private readonly model: ModelDef,
@@ -94,6 +97,43 @@ export class OrtEngine implements TrainEngine {
     return { loss: out.loss!.data[0]!, grads: new Map(this.layout.trainable.map((t) => [t.name, out[`grad:${t.name}`]!.data as Float32Array])) };
   }
 
+  async call(fn: string, feeds: HostBatch, o: CallOptions = {}): Promise<Record<string, HostTensor>> {
+    const spec = batchSpec(feeds);
+    const kept = o.kept ?? {};
+    for (const [input, name] of Object.entries(kept)) {
+      const shape = this.keptShapes.get(name);
+      if (!shape) throw new Error(`${fn}: no kept tensor "${name}" for input "${input}"`);
+      spec[input] = { shape, dtype: 'float32' };
+    }
+    let shapes: Record<string, number[]> | undefined;
+    // Kept out of the disk cache: the output shapes come from recording the graph in this process.
+    const key = await this.session({ variant: 'fn', fn }, spec, () => {
+      const g = buildFunctionGraph(this.model, this.layout, fn, spec);
+      shapes = g.outputShapes();
+      return g;
+    }, false);
+    if (shapes) this.outputShapes.set(key, shapes);
+    const keep = o.keep ?? {};
+    const out = await this.started!.run(key, {
+      feeds: { ...feeds },
+      slotFeeds: { ...this.paramFeeds(), ...Object.fromEntries(Object.entries(kept).map(([i, n]) => [i, keptSlot(n)])) },
+      store: Object.fromEntries(Object.entries(keep).map(([out, n]) => [out, keptSlot(n)])),
+      fetch: [...(o.fetch ?? [])],
+    });
+    for (const [output, name] of Object.entries(keep)) {
+      const shape = this.outputShapes.get(key)?.[output];
+      if (!shape) throw new Error(`${fn} has no output "${output}" to keep`);
+      this.keptShapes.set(name, shape);
+    }
+    return out;
+  }
+
+  async dropKept(): Promise<void> {
+    const r = await this.start();
+    for (const name of this.keptShapes.keys()) await r.setSlot(keptSlot(name), { data: new Float32Array(0), shape: [0] });
+    this.keptShapes.clear();
+  }
+
   dispose(): void {
     this.started?.dispose();
     this.started = null;
@@ -111,10 +151,12 @@ export class OrtEngine implements TrainEngine {
   }
 
   /** The session for a graph variant and batch shape, compiled and loaded on first use. */
-  private async session(variant: Record<string, unknown>, spec: BatchSpec, build: () => Graph): Promise<string> {
+  private async session(variant: Record<string, unknown>, spec: BatchSpec, build: () => Graph, disk = true): Promise<string> {
     const m = this.model;
-    const key = graphKey({ ...variant, kind: m.kind, specs: m.specs.map((s) => [s.name, s.shape, m.trainable(s.name)]), batch: spec });
-    await this.sessions.ensure(await this.start(), key, build);
+    const key = graphKey({ ...variant, kind: m.kind, model: m.variant ?? null, specs: m.specs.map((s) => [s.name, s.shape, m.trainable(s.name)]), batch: spec });
+    await this.sessions.ensure(await this.start(), key, build, { disk });
     return key;
   }
 }
+
+const keptSlot = (name: string) => `kept:${name}`;

@@ -29,8 +29,16 @@ interface Recorded {
 
 /** Parameter and batch inputs, and the model's loss recorded over them. */
 function recordLoss(model: ModelDef, layout: ParamLayout, batch: BatchSpec, track: boolean): Recorded {
+  const r = recordInputs(layout, batch, track);
+  const loss = model.loss(r.rec, r.params, r.inputs);
+  if (loss.size !== 1) throw new Error(`${model.kind} loss has shape [${loss.shape}], expected a scalar`);
+  return { ...r, loss: r.rec.e.reshape(loss, []) };
+}
+
+/** The flat parameter vectors split into named parameters, and one graph input per batch tensor. */
+function recordInputs(layout: ParamLayout, batch: BatchSpec, track: boolean, inference = false): Omit<Recorded, 'loss'> & { inputs: Record<string, Sym> } {
   const g = new Graph();
-  const rec = new Recorder(g);
+  const rec = new Recorder(g, { inference });
   const params: Params<Sym> = {};
   let flat: Sym | null = null;
   const unpack = (input: string, slots: Slot[], size: number) => {
@@ -52,9 +60,17 @@ function recordLoss(model: ModelDef, layout: ParamLayout, batch: BatchSpec, trac
     if (RESERVED.has(k)) throw new Error(`batch tensor name "${k}" clashes with a graph input of the ONNX engine`);
     inputs[k] = g.input(k, t.shape, t.dtype);
   }
-  const loss = model.loss(rec, params, inputs);
-  if (loss.size !== 1) throw new Error(`${model.kind} loss has shape [${loss.shape}], expected a scalar`);
-  return { g, rec, params, flat, leaves, loss: rec.e.reshape(loss, []) };
+  return { g, rec, params, flat, leaves, inputs };
+}
+
+/** One of the model's inference functions; every output it returns is a graph output. */
+export function buildFunctionGraph(model: ModelDef, layout: ParamLayout, fn: string, batch: BatchSpec): Graph {
+  const f = model.functions?.[fn];
+  if (!f) throw new Error(`${model.kind} has no function "${fn}"`);
+  // An inference recording: onnxruntime's fused kernels, nothing differentiated.
+  const r = recordInputs(layout, batch, false, true);
+  for (const [name, s] of Object.entries(f(r.rec, r.params, r.inputs))) r.g.output(s, name);
+  return r.g;
 }
 
 /** Gradients in layout order; zeros for parameters the loss does not reach. */
