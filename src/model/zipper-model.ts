@@ -14,6 +14,8 @@ import { MODALITIES, zippedLayers, zipperForward, zipperSpecs, zipperStep, type 
  *   the tower's share of the batch's target tokens. A tower without `_targets` adds nothing.
  *
  * Inference functions (decoding, src/decode/zipper-decoder.ts):
+ * - `gather`: every input but `rows` [B'] int32, its rows picked by `rows`, as `gathered_<name>`
+ *   (beam search);
  * - `last`: both towers' logits at the last column, `text_last` [B, V_t], `speech_last` [B, V_s]
  *   (decoding without a cache: the whole sequence again at every step);
  * - `prefill_<m>`: `logits` [B, V_m] at the last column, tower m's self-attention keys/values
@@ -68,6 +70,21 @@ export function zipperLoss<T>(ops: Ops<T>, p: Params<T>, z: ZipperShape, b: Reco
 
 function functions(z: ZipperShape): Record<string, ModelFn> {
   const fns: Record<string, ModelFn> = {
+    // Rows of every input but `rows` [B'] gathered along axis 0: beam search moving hypotheses.
+    gather: (ops, _p, b) => {
+      const rows = b.rows;
+      if (rows === undefined) throw new Error('gather needs "rows"');
+      const n = ops.shape(rows)[0]!;
+      return Object.fromEntries(
+        Object.entries(b)
+          .filter(([k]) => k !== 'rows')
+          .map(([k, t]) => {
+            const [B, ...rest] = ops.shape(t);
+            const flat = ops.reshape(t, [B!, rest.reduce((a, x) => a * x, 1)]);
+            return [`gathered_${k}`, ops.reshape(ops.embedding(flat, rows), [n, ...rest])];
+          }),
+      );
+    },
     last: (ops, p, b) => {
       const out = zipperForward(ops, p, z, bothInputs(ops, b));
       return { text_last: lastColumn(ops, out.logits.text), speech_last: lastColumn(ops, out.logits.speech) };

@@ -1,0 +1,178 @@
+import type { Modality } from '../config/schema.js';
+import type { HostBatch, TrainEngine } from '../engine/engine.js';
+import { MASKED } from '../model/attention.js';
+import { otherModality, type ZipperShape } from '../model/zipper.js';
+import { towerSequences, zipInputs, type Segment, type Specials, type TowerSeq } from '../data/zip-batch.js';
+import { beamSearch, type BeamOptions, type StepModel } from './beam.js';
+
+/**
+ * Decoding a zipped model (paper section 3): the caller gives each row's prompt segments and the
+ * output modalities in order, e.g. ['text'] for ASR, ['speech'] for TTS, ['text', 'speech'].
+ * For each output modality every row gets that modality's begin token and the model generates in
+ * it until its end token (or a length limit), then switches to the next.
+ *
+ * With the KV cache, a modality's run starts with one prefill of both towers (the other tower's
+ * states are then fixed: no new tokens reach it while this one generates), keeps the active tower's
+ * self-attention keys/values and its cross-attention keys/values engine-side, and feeds one token
+ * per row per step. Without it, every step runs both towers over the whole sequence again (the
+ * reference the cache is tested against, and the benchmark's baseline).
+ */
+export interface ZipDecodeOptions extends BeamOptions {
+  outputs: readonly Modality[];
+  shape: ZipperShape;
+  /** Most new tokens (end token excluded) a row may get in modality m, given its prompt. */
+  maxNew(m: Modality, prompt: readonly Segment[]): number;
+  useCache: boolean;
+}
+
+/** Generated ids per output modality, per row (begin/end tokens left out). */
+export type ZipOutput = Partial<Record<Modality, number[]>>;
+
+/** Pads a length up to a multiple of 8 (fewer distinct graph shapes), capped at max_len. */
+const roundUp = (n: number, cap: number) => Math.min(cap, Math.ceil(n / 8) * 8);
+
+export async function decodeZipped(engine: TrainEngine, sp: Specials, prompts: readonly (readonly Segment[])[], o: ZipDecodeOptions): Promise<ZipOutput[]> {
+  const rows = prompts.map((p) => p.map((s) => ({ ...s, target: false })));
+  const out: ZipOutput[] = prompts.map(() => ({}));
+  for (const m of o.outputs) {
+    const budgets = rows.map((r) => o.maxNew(m, r));
+    rows.forEach((r) => r.push({ modality: m, tokens: [sp[m].bos], target: false }));
+    const maxLen = { text: o.shape.text.max_len, speech: o.shape.speech.max_len };
+    const model = o.useCache ? new CachedStep(engine, m, rows, maxLen, cacheNames(o.shape, m)) : new FullStep(engine, m, rows, maxLen);
+    const got = await beamSearch(model, rows.length, budgets, sp[m].eos, o);
+    got.forEach((ids, b) => {
+      out[b]![m] = ids;
+      (rows[b]![rows[b]!.length - 1]!.tokens as number[]).push(...ids, sp[m].eos);
+    });
+    await engine.dropKept();
+  }
+  return out;
+}
+
+/** Row b's sequences in both towers. */
+const sequences = (rows: readonly (readonly Segment[])[]) => rows.map((r) => towerSequences(r));
+
+/**
+ * One modality's decoding by full recomputation: hypotheses are whole token lists, the model is run
+ * over every one of them at every step.
+ */
+class FullStep implements StepModel {
+  private hyps: number[][] = [];
+  private parents: number[] = [];
+
+  constructor(
+    private readonly engine: TrainEngine,
+    private readonly m: Modality,
+    private readonly rows: readonly (readonly Segment[])[],
+    private readonly maxLen: Record<Modality, number>,
+  ) {}
+
+  async start(beams: number): Promise<Float32Array[]> {
+    this.parents = this.rows.flatMap((_, b) => Array<number>(beams).fill(b));
+    this.hyps = this.parents.map(() => []);
+    return this.run();
+  }
+
+  async step(parents: readonly number[], tokens: readonly number[]): Promise<Float32Array[]> {
+    this.hyps = parents.map((p, i) => [...this.hyps[p]!, tokens[i]!]);
+    return this.run();
+  }
+
+  private async run(): Promise<Float32Array[]> {
+    const seqs = this.hyps.map((h, i) => {
+      const r = this.rows[this.parents[i]!]!;
+      const last = r[r.length - 1]!;
+      return towerSequences([...r.slice(0, -1), { ...last, tokens: [...last.tokens, ...h] }]);
+    });
+    const out = await this.engine.call('last', inputsFor(seqs, this.m, this.maxLen), { fetch: [`${this.m}_last`] });
+    return splitRows(out[`${this.m}_last`]!.data as Float32Array, seqs.length);
+  }
+}
+
+/** One modality's decoding with the KV cache kept engine-side. */
+class CachedStep implements StepModel {
+  private pads: number[] = [];
+  private len = 0;
+  /** Per entry: how many of the other tower's columns hold tokens, and how many columns there are. */
+  private otherLens: number[] = [];
+  private otherCols = 0;
+
+  constructor(
+    private readonly engine: TrainEngine,
+    private readonly m: Modality,
+    private readonly rows: readonly (readonly Segment[])[],
+    private readonly maxLen: Record<Modality, number>,
+    private readonly names: { cache: string[]; cross: string[] },
+  ) {}
+
+  async start(beams: number): Promise<Float32Array[]> {
+    const seqs = sequences(this.rows).flatMap((s) => Array<Record<Modality, TowerSeq>>(beams).fill(s));
+    const inputs = inputsFor(seqs, this.m, this.maxLen);
+    const S = inputs[`${this.m}_ids`]!.shape[1]!;
+    this.len = S;
+    this.pads = seqs.map((s) => S - s[this.m].ids.length);
+    this.otherLens = seqs.map((s) => s[otherModality(this.m)].ids.length);
+    this.otherCols = inputs[`${otherModality(this.m)}_ids`]!.shape[1]!;
+    const keep = Object.fromEntries([...this.names.cache, ...this.names.cross].map((n) => [n, n]));
+    const out = await this.engine.call(`prefill_${this.m}`, inputs, { fetch: ['logits'], keep });
+    return splitRows(out.logits!.data as Float32Array, seqs.length);
+  }
+
+  async step(parents: readonly number[], tokens: readonly number[]): Promise<Float32Array[]> {
+    const B = tokens.length;
+    if (parents.some((p, i) => p !== i)) await this.reorder(parents);
+    const P = this.len;
+    if (P >= this.maxLen[this.m]) throw new Error(`decoding reached the ${this.m} tower's max_len ${this.maxLen[this.m]}`);
+    const mask = new Float32Array(B * (P + 1));
+    this.pads.forEach((pad, b) => mask.fill(MASKED, b * (P + 1), b * (P + 1) + pad));
+    const So = this.otherCols;
+    const xmask = new Float32Array(B * So).fill(MASKED);
+    const xgate = new Float32Array(B);
+    this.otherLens.forEach((n, b) => {
+      xmask.fill(0, b * So, b * So + n);
+      xgate[b] = n > 0 ? 1 : 0;
+    });
+    const m = this.m;
+    const feeds: HostBatch = {
+      [`${m}_ids`]: { data: Int32Array.from(tokens), shape: [B, 1] },
+      [`${m}_pos`]: { data: Int32Array.from(this.pads, (pad) => P - pad), shape: [B, 1] },
+      [`${m}_mask`]: { data: mask, shape: [B, 1, 1, P + 1] },
+      [`${m}_xmask`]: { data: xmask, shape: [B, 1, 1, So] },
+      [`${m}_xgate`]: { data: xgate, shape: [B, 1, 1] },
+    };
+    const kept = { ...Object.fromEntries(this.names.cache.map((n) => [`past_${n}`, n])), ...Object.fromEntries(this.names.cross.map((n) => [n, n])) };
+    const out = await this.engine.call(`step_${m}`, feeds, { fetch: ['logits'], kept, keep: Object.fromEntries(this.names.cache.map((n) => [n, n])) });
+    this.len = P + 1;
+    return splitRows(out.logits!.data as Float32Array, B);
+  }
+
+  /** Beam search moved hypotheses between rows: gather the kept caches (and row facts) by parent. */
+  private async reorder(parents: readonly number[]): Promise<void> {
+    const names = [...this.names.cache, ...this.names.cross];
+    await this.engine.call('gather', { rows: { data: Int32Array.from(parents), shape: [parents.length] } }, {
+      kept: Object.fromEntries(names.map((n) => [n, n])),
+      keep: Object.fromEntries(names.map((n) => [`gathered_${n}`, n])),
+    });
+    this.pads = parents.map((p) => this.pads[p]!);
+    this.otherLens = parents.map((p) => this.otherLens[p]!);
+  }
+}
+
+/** The kept tensors a prefill of tower m produces: its layers' k/v and its zipped layers' xk/xv. */
+function cacheNames(z: ZipperShape, m: Modality): { cache: string[]; cross: string[] } {
+  const kv = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => [`${prefix}k${i}`, `${prefix}v${i}`]).flat();
+  return { cache: kv('', z[m].n_layers), cross: kv('x', z.layers) };
+}
+
+/** Inputs of the `last` and `prefill_<m>` functions: tower m left-padded, the other right-padded. */
+function inputsFor(seqs: readonly Record<Modality, TowerSeq>[], m: Modality, maxLen: Record<Modality, number>): HostBatch {
+  const longest = (t: Modality) => Math.max(1, ...seqs.map((s) => s[t].ids.length));
+  const lens = { [m]: roundUp(longest(m), maxLen[m]), [otherModality(m)]: roundUp(longest(otherModality(m)), maxLen[otherModality(m)]) } as Record<Modality, number>;
+  for (const t of [m, otherModality(m)]) if (longest(t) > maxLen[t]) throw new Error(`a ${t} sequence of ${longest(t)} tokens is longer than the tower's max_len ${maxLen[t]}`);
+  return zipInputs(seqs, lens, m);
+}
+
+function splitRows(flat: Float32Array, B: number): Float32Array[] {
+  const V = flat.length / B;
+  return Array.from({ length: B }, (_, b) => flat.subarray(b * V, (b + 1) * V));
+}
