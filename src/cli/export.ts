@@ -1,7 +1,7 @@
 import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { exportTowerOnnx } from '../export/onnx.js';
-import { resolveCheckpoint } from './generate.js';
+import { resolveCheckpoint } from '../train/tower-run.js';
 
 const FORMATS = ['onnx'];
 

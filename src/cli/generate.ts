@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
@@ -7,17 +7,20 @@ import { generate } from '../decode/sample.js';
 import { chooseEngine, createTowerDecoder, describeEngine } from '../engine/select.js';
 import { towerModel } from '../model/tower.js';
 import { TextTokenizer } from '../tokenizers/text.js';
-import { SpeechTokenizer } from '../tokenizers/speech/tokenizer.js';
-import { TOKENIZER_FILE } from '../tokenizers/speech/tokenize.js';
 import { unitsToWav } from '../tokenizers/speech/invert.js';
-import { writeWav } from '../data/audio.js';
+import { readAudioAt, writeWav } from '../data/audio.js';
+import { FusedDecoder } from '../decode/fused-decoder.js';
+import { FUSED_MODEL_FILE, loadFusedRun } from '../train/fused.js';
+import { latestCheckpoint } from '../train/checkpoint.js';
+import type { EngineRequest } from '../engine/select.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { latestCheckpoint, loadCheckpoint, readCheckpointInfo } from '../train/checkpoint.js';
+import { loadCheckpoint, readCheckpointInfo } from '../train/checkpoint.js';
+import { loadSpeechTokenizer, loadTextTokenizer, resolveCheckpoint } from '../train/tower-run.js';
 
 export function addGenerate(program: Command): void {
   program
     .command('generate')
-    .description('sample from a trained tower: text, or speech written as WAV')
+    .description('sample from a pretrained tower (text, or speech as WAV); with a fine-tuned model, transcribe --audio or speak --text')
     .requiredOption('-r, --run <dir>', 'a run folder (its latest checkpoint) or a checkpoint folder')
     .option('-p, --prompt <text>', 'text to continue', '')
     .option('--num <n>', 'samples to draw', (v) => parseInt(v, 10), 3)
@@ -28,12 +31,18 @@ export function addGenerate(program: Command): void {
     .option('--engine <engine>', 'auto | tfjs | ort', 'auto')
     .option('--backend <backend>', 'auto | tensorflow | webgpu | wasm | cpu', 'auto')
     .option('-o, --out <dir>', 'speech towers: where the samples go as WAV + units JSON (default: <run>/samples)')
+    .option('--audio <files...>', 'fine-tuned models: transcribe these .flac/.wav files (ASR)')
+    .option('--text <texts...>', 'fine-tuned models: speak these texts (TTS): speech units + WAV under --out')
+    .option('--beam <n>', 'fine-tuned models: beam size (1: greedy)', (v) => parseInt(v, 10), 1)
+    .option('--checkpoint <which>', 'fine-tuned models: best (by dev loss) or latest', 'best')
     .action(async (o) => {
+      if (isFusedRun(o.run)) return generateFused(o);
+      if (o.audio || o.text) throw new Error(`--audio and --text need a fine-tuned model (zipper fuse); ${o.run} is a pretrained tower`);
       const dir = resolveCheckpoint(o.run);
       const info = readCheckpointInfo(dir);
       const cfg = loadConfig(PretrainConfig, { file: join(dir, 'config.yaml') });
       if (info.modality === 'speech' && o.prompt) throw new Error('--prompt is text; a speech tower generates from <boa> (begin of audio)');
-      const tok = info.modality === 'text' ? loadText(dir) : loadSpeech(dir);
+      const tok = info.modality === 'text' ? loadTextTokenizer(dir) : loadSpeechTokenizer(dir);
       const shape = { ...cfg.model, vocab_size: tok.vocabSize };
       const choice = await chooseEngine(o.engine, o.backend, cfg.ort);
       console.error(`${describeEngine(choice)}; ${info.modality} tower ${dir} (step ${info.step})`);
@@ -61,21 +70,42 @@ export function addGenerate(program: Command): void {
     });
 }
 
-function loadText(dir: string): TextTokenizer {
-  const file = join(dir, 'tokenizer.json');
-  return TextTokenizer.fromJSON(readFileSync(file, 'utf8'), file);
+/** A `zipper fuse` run (or one of its checkpoints): its checkpoints carry model.json. */
+function isFusedRun(path: string): boolean {
+  if (existsSync(join(path, FUSED_MODEL_FILE))) return true;
+  for (const sub of ['best', 'checkpoints']) {
+    const ck = existsSync(join(path, sub)) ? latestCheckpoint(join(path, sub)) : null;
+    if (ck && existsSync(join(ck, FUSED_MODEL_FILE))) return true;
+  }
+  return false;
 }
 
-function loadSpeech(dir: string): SpeechTokenizer {
-  const file = join(dir, TOKENIZER_FILE);
-  return SpeechTokenizer.fromJSON(readFileSync(file, 'utf8'), file);
-}
-
-/** A run folder means its latest checkpoint; a checkpoint folder means itself. */
-export function resolveCheckpoint(path: string): string {
-  if (!existsSync(path) || !statSync(path).isDirectory()) throw new Error(`no run or checkpoint folder at ${path}`);
-  if (existsSync(join(path, 'state.json'))) return path;
-  const latest = latestCheckpoint(join(path, 'checkpoints'));
-  if (!latest) throw new Error(`run ${path} has no checkpoint yet (checkpoints/latest.json is missing)`);
-  return latest;
+async function generateFused(o: { run: string; audio?: string[]; text?: string[]; beam: number; checkpoint: string; engine: string; backend: string; out?: string }): Promise<void> {
+  if (!o.audio?.length && !o.text?.length) throw new Error('a fine-tuned model needs --audio <files> (transcribe) or --text <texts> (speak)');
+  if (o.checkpoint !== 'best' && o.checkpoint !== 'latest') throw new Error(`--checkpoint ${o.checkpoint}: expected best or latest`);
+  const run = loadFusedRun(o.run, o.checkpoint);
+  const choice = await chooseEngine(o.engine as EngineRequest, o.backend, { threads: 1, providers: ['cuda', 'webgpu', 'cpu'] });
+  const dec = await FusedDecoder.open(run, choice);
+  console.error(`${describeEngine(choice)}; ${run.json.architecture} ${run.checkpoint} (step ${run.step})`);
+  try {
+    if (o.audio?.length) {
+      const rate = run.speech.config.mel.sample_rate;
+      const units = o.audio.map((f) => run.speech.encodeAudio(readAudioAt(f, rate).samples, rate, f));
+      const got = await dec.transcribe(units, { beam: o.beam, batch: 16 });
+      got.forEach((g, i) => process.stdout.write(`${o.audio![i]}\t${g.text.trim()}\n`));
+    }
+    if (o.text?.length) {
+      const outDir = o.out ?? join(o.run, 'samples');
+      mkdirSync(outDir, { recursive: true });
+      const got = await dec.synthesize(o.text, { beam: o.beam, batch: 16 });
+      for (const [i, ids] of got.entries()) {
+        const base = join(outDir, `tts-${i}`);
+        await writeFileAtomic(`${base}.units.json`, JSON.stringify({ text: o.text[i], units: ids }) + '\n');
+        writeWav(`${base}.wav`, unitsToWav(run.speech, ids), run.speech.config.mel.sample_rate);
+        process.stdout.write(`${base}.wav\t${ids.length} units (${((ids.length * run.speech.config.mel.hop_ms * run.speech.config.stack) / 1000).toFixed(1)} s)\t${o.text[i]}\n`);
+      }
+    }
+  } finally {
+    dec.dispose();
+  }
 }

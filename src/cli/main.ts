@@ -6,6 +6,7 @@ import { addExport } from './export.js';
 import { addData } from './data.js';
 import { addTokenize } from './tokenize.js';
 import { addUnitsToWav } from './units-to-wav.js';
+import { addFuse } from './fuse.js';
 import { ConfigError } from '../config/load.js';
 
 /** The zipper command line: a thin shell that resolves configs and calls stages. */
@@ -20,6 +21,7 @@ addExport(program);
 addData(program);
 addTokenize(program);
 addUnitsToWav(program);
+addFuse(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // User errors (bad config, bad file, diverged run) print a message, not a stack.

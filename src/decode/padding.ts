@@ -14,11 +14,11 @@ export interface PaddedPrompts {
 }
 
 /**
- * Left-pads prompts to a common length so every row's next token sits in the last column; both
- * engines' decoders prefill from this, then mask each row's padding in every later step.
+ * Left-pads prompts to a common length (at least `width`) so every row's next token sits in the
+ * last column; decoders prefill from this, then mask each row's padding in every later step.
  */
-export function leftPad(prompts: readonly number[][], maxLen: number): PaddedPrompts {
-  const S = Math.max(...prompts.map((p) => p.length));
+export function leftPad(prompts: readonly (readonly number[])[], maxLen: number, width = 0): PaddedPrompts {
+  const S = Math.max(width, ...prompts.map((p) => p.length));
   if (S === 0) throw new Error("every prompt needs at least one token (the tower's <bos>)");
   if (S > maxLen) throw new Error(`a prompt of ${S} tokens is longer than the tower's max_len ${maxLen}`);
   const B = prompts.length;

@@ -3,7 +3,8 @@ import type { HostBatch, TrainEngine } from '../engine/engine.js';
 import { MASKED } from '../model/attention.js';
 import { otherModality, type ZipperShape } from '../model/zipper.js';
 import { towerSequences, zipInputs, type Segment, type Specials, type TowerSeq } from '../data/zip-batch.js';
-import { beamSearch, type BeamOptions, type StepModel } from './beam.js';
+import type { StepModel } from './beam.js';
+import { decodeInTurn, roundUp, splitRows, type DecodeOptions, type DecodeOutput } from './modalities.js';
 
 /**
  * Decoding a zipped model (paper section 3): the caller gives each row's prompt segments and the
@@ -17,36 +18,14 @@ import { beamSearch, type BeamOptions, type StepModel } from './beam.js';
  * per row per step. Without it, every step runs both towers over the whole sequence again (the
  * reference the cache is tested against, and the benchmark's baseline).
  */
-export interface ZipDecodeOptions extends BeamOptions {
-  outputs: readonly Modality[];
+export interface ZipDecodeOptions extends DecodeOptions {
   shape: ZipperShape;
-  /** Most new tokens (end token excluded) a row may get in modality m, given its prompt. */
-  maxNew(m: Modality, prompt: readonly Segment[]): number;
   useCache: boolean;
 }
 
-/** Generated ids per output modality, per row (begin/end tokens left out). */
-export type ZipOutput = Partial<Record<Modality, number[]>>;
-
-/** Pads a length up to a multiple of 8 (fewer distinct graph shapes), capped at max_len. */
-const roundUp = (n: number, cap: number) => Math.min(cap, Math.ceil(n / 8) * 8);
-
-export async function decodeZipped(engine: TrainEngine, sp: Specials, prompts: readonly (readonly Segment[])[], o: ZipDecodeOptions): Promise<ZipOutput[]> {
-  const rows = prompts.map((p) => p.map((s) => ({ ...s, target: false })));
-  const out: ZipOutput[] = prompts.map(() => ({}));
-  for (const m of o.outputs) {
-    const budgets = rows.map((r) => o.maxNew(m, r));
-    rows.forEach((r) => r.push({ modality: m, tokens: [sp[m].bos], target: false }));
-    const maxLen = { text: o.shape.text.max_len, speech: o.shape.speech.max_len };
-    const model = o.useCache ? new CachedStep(engine, m, rows, maxLen, cacheNames(o.shape, m)) : new FullStep(engine, m, rows, maxLen);
-    const got = await beamSearch(model, rows.length, budgets, sp[m].eos, o);
-    got.forEach((ids, b) => {
-      out[b]![m] = ids;
-      (rows[b]![rows[b]!.length - 1]!.tokens as number[]).push(...ids, sp[m].eos);
-    });
-    await engine.dropKept();
-  }
-  return out;
+export async function decodeZipped(engine: TrainEngine, sp: Specials, prompts: readonly (readonly Segment[])[], o: ZipDecodeOptions): Promise<DecodeOutput[]> {
+  const maxLen = { text: o.shape.text.max_len, speech: o.shape.speech.max_len };
+  return decodeInTurn(engine, sp, prompts, o, (m, rows) => (o.useCache ? new CachedStep(engine, m, rows, maxLen, cacheNames(o.shape, m)) : new FullStep(engine, m, rows, maxLen)));
 }
 
 /** Row b's sequences in both towers. */
@@ -170,9 +149,4 @@ function inputsFor(seqs: readonly Record<Modality, TowerSeq>[], m: Modality, max
   const lens = { [m]: roundUp(longest(m), maxLen[m]), [otherModality(m)]: roundUp(longest(otherModality(m)), maxLen[otherModality(m)]) } as Record<Modality, number>;
   for (const t of [m, otherModality(m)]) if (longest(t) > maxLen[t]) throw new Error(`a ${t} sequence of ${longest(t)} tokens is longer than the tower's max_len ${maxLen[t]}`);
   return zipInputs(seqs, lens, m);
-}
-
-function splitRows(flat: Float32Array, B: number): Float32Array[] {
-  const V = flat.length / B;
-  return Array.from({ length: B }, (_, b) => flat.subarray(b * V, (b + 1) * V));
 }

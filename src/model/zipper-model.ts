@@ -1,7 +1,8 @@
 import type { Modality } from '../config/schema.js';
 import type { ModelDef, ModelFn } from '../engine/engine.js';
 import type { Ops } from '../engine/ops.js';
-import { causalMask, type KV } from './attention.js';
+import { causalMask } from './attention.js';
+import { cacheOutputs, gatherRows, lastColumn, pastOf } from './functions.js';
 import type { Params } from './params.js';
 import { MODALITIES, zippedLayers, zipperForward, zipperSpecs, zipperStep, type ZipperShape, type ZipTowerInput } from './zipper.js';
 
@@ -47,12 +48,6 @@ function bothInputs<T>(ops: Ops<T>, b: Record<string, T>): Record<Modality, ZipT
   return { text: towerInputs(ops, b, 'text'), speech: towerInputs(ops, b, 'speech') };
 }
 
-/** Last column of logits [B, S, V] -> [B, V]. */
-function lastColumn<T>(ops: Ops<T>, logits: T): T {
-  const [B, S, V] = ops.shape(logits) as [number, number, number];
-  return ops.reshape(ops.slice(logits, 1, S - 1, 1), [B, V]);
-}
-
 export function zipperLoss<T>(ops: Ops<T>, p: Params<T>, z: ZipperShape, b: Record<string, T>): T {
   const out = zipperForward(ops, p, z, bothInputs(ops, b));
   let loss: T | null = null;
@@ -70,21 +65,7 @@ export function zipperLoss<T>(ops: Ops<T>, p: Params<T>, z: ZipperShape, b: Reco
 
 function functions(z: ZipperShape): Record<string, ModelFn> {
   const fns: Record<string, ModelFn> = {
-    // Rows of every input but `rows` [B'] gathered along axis 0: beam search moving hypotheses.
-    gather: (ops, _p, b) => {
-      const rows = b.rows;
-      if (rows === undefined) throw new Error('gather needs "rows"');
-      const n = ops.shape(rows)[0]!;
-      return Object.fromEntries(
-        Object.entries(b)
-          .filter(([k]) => k !== 'rows')
-          .map(([k, t]) => {
-            const [B, ...rest] = ops.shape(t);
-            const flat = ops.reshape(t, [B!, rest.reduce((a, x) => a * x, 1)]);
-            return [`gathered_${k}`, ops.reshape(ops.embedding(flat, rows), [n, ...rest])];
-          }),
-      );
-    },
+    gather: gatherRows,
     last: (ops, p, b) => {
       const out = zipperForward(ops, p, z, bothInputs(ops, b));
       return { text_last: lastColumn(ops, out.logits.text), speech_last: lastColumn(ops, out.logits.speech) };
@@ -93,10 +74,7 @@ function functions(z: ZipperShape): Record<string, ModelFn> {
   for (const m of MODALITIES) {
     fns[`prefill_${m}`] = (ops, p, b) => {
       const out = zipperForward(ops, p, z, bothInputs(ops, b));
-      const r: Record<string, ReturnType<typeof ops.scalar>> = { logits: lastColumn(ops, out.logits[m]) };
-      out.cache[m].forEach((kv, i) => Object.assign(r, { [`k${i}`]: kv.k, [`v${i}`]: kv.v }));
-      out.cross[m].forEach((kv, n) => Object.assign(r, { [`xk${n}`]: kv.k, [`xv${n}`]: kv.v }));
-      return r;
+      return { logits: lastColumn(ops, out.logits[m]), ...cacheOutputs(out.cache[m]), ...cacheOutputs(out.cross[m], 'x') };
     };
     fns[`step_${m}`] = (ops, p, b) => {
       const get = (k: string) => {
@@ -104,13 +82,11 @@ function functions(z: ZipperShape): Record<string, ModelFn> {
         if (t === undefined) throw new Error(`zipper step_${m} has no input "${k}"`);
         return t;
       };
-      const past: KV<ReturnType<typeof ops.scalar>>[] = Array.from({ length: z[m].n_layers }, (_, i) => ({ k: get(`past_k${i}`), v: get(`past_v${i}`) }));
+      const past = pastOf(b, z[m].n_layers, `step_${m}`);
       const cross = Array.from({ length: z.layers }, (_, n) => ({ k: get(`xk${n}`), v: get(`xv${n}`) }));
       const inp = { ids: get(`${m}_ids`), positions: get(`${m}_pos`), mask: get(`${m}_mask`), xmask: get(`${m}_xmask`), xgate: get(`${m}_xgate`) };
       const s = zipperStep(ops, p, z, m, inp, past, cross);
-      const r: Record<string, ReturnType<typeof ops.scalar>> = { logits: lastColumn(ops, s.logits) };
-      s.cache.forEach((kv, i) => Object.assign(r, { [`k${i}`]: kv.k, [`v${i}`]: kv.v }));
-      return r;
+      return { logits: lastColumn(ops, s.logits), ...cacheOutputs(s.cache) };
     };
   }
   return fns;
