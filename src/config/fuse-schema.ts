@@ -58,6 +58,8 @@ export const FuseTrain = TrainConfig.omit({ batch_tokens: true })
   .extend({
     /** Utterances (examples) per optimizer step. */
     batch_size: z.number().int().positive().default(16),
+    /** The zipper's new layers (zip.*) learn at this multiple of lr (SCALE.md); 1 is the paper's single rate. */
+    new_layer_lr_mult: z.number().positive().default(1),
     /** Evaluations without a better dev loss before stopping early; 0 never stops early. */
     patience: z.number().int().min(0).default(0),
   })

@@ -28,6 +28,8 @@ export interface ModelDef {
   readonly specs: readonly ParamSpec[];
   /** False for frozen parameters: they get no gradient and no optimizer state. */
   trainable(name: string): boolean;
+  /** Learning-rate multiplier of a parameter (1 when absent): new layers beside pretrained ones. */
+  lrScale?(name: string): number;
   loss<T>(ops: Ops<T>, p: Params<T>, batch: Record<string, T>): T;
   readonly functions?: Readonly<Record<string, ModelFn>>;
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CallOptions, HostBatch, HostTensor, ModelDef, OptimizerConfig, TrainEngine, TrainState } from './engine.js';
 import { tfjsOps } from './tfjs-ops.js';
-import { adamScalars, adamUpdate, clipByGlobalNorm } from '../train/adam.js';
+import { adamScalars, adamUpdate, clipByGlobalNorm, scaleAdam } from '../train/adam.js';
 
 /**
  * The tfjs engine: the model's loss computed eagerly on the current TensorFlow.js backend, tfjs's
@@ -59,7 +59,7 @@ export class TfjsEngine implements TrainEngine {
       names.forEach((n, i) => {
         const g = clip.scale ? tf.mul(gl[i]!, clip.scale) : gl[i]!;
         const p = this.vars.get(n)!;
-        const u = adamUpdate(ops, this.opt.betas, s, p, g, this.m.get(n)!, this.v.get(n)!, p.rank >= 2);
+        const u = adamUpdate(ops, this.opt.betas, scaleAdam(ops, s, this.model.lrScale?.(n) ?? 1), p, g, this.m.get(n)!, this.v.get(n)!, p.rank >= 2);
         p.assign(u.p);
         this.m.get(n)!.dispose();
         this.v.get(n)!.dispose();

@@ -92,8 +92,11 @@ function functions(z: ZipperShape): Record<string, ModelFn> {
   return fns;
 }
 
-/** The zipper with `frozen` towers' own weights fixed; new (zip.*) layers always train. */
-export function zipperModel(z: ZipperShape, frozen: readonly Modality[]): ModelDef {
+/**
+ * The zipper with `frozen` towers' own weights fixed; new (zip.*) layers always train, at
+ * `newLayerLr` times the schedule's learning rate (SCALE.md: fresh layers beside pretrained ones).
+ */
+export function zipperModel(z: ZipperShape, frozen: readonly Modality[], newLayerLr = 1): ModelDef {
   const fixed = new Set<string>(frozen);
   zippedLayers(z);
   return {
@@ -101,6 +104,7 @@ export function zipperModel(z: ZipperShape, frozen: readonly Modality[]): ModelD
     variant: { layout: { ...z, text: undefined, speech: undefined }, frozen: [...fixed].sort() },
     specs: zipperSpecs(z),
     trainable: (name) => !fixed.has(name.slice(0, name.indexOf('.'))),
+    lrScale: (name) => (name.startsWith('zip.') ? newLayerLr : 1),
     loss: (ops, p, b) => zipperLoss(ops, p, z, b),
     functions: functions(z),
   };

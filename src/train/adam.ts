@@ -28,6 +28,12 @@ export function adamScalars(h: AdamHyper, t: number): { alpha: number; eps: numb
   return { alpha: (h.lr * c2) / (1 - h.betas[0] ** t), eps: h.eps * c2, decay: h.lr * h.weightDecay };
 }
 
+/** The scalars of a parameter group whose learning rate is `k` times the schedule's. */
+export function scaleAdam<T>(ops: Ops<T>, s: AdamScalars<T>, k: number): AdamScalars<T> {
+  if (k === 1) return s;
+  return { alpha: ops.mul(s.alpha, ops.scalar(k)), eps: s.eps, decay: ops.mul(s.decay, ops.scalar(k)) };
+}
+
 /** One parameter's update. `decayed` says whether weight decay applies (rank >= 2 tensors). */
 export function adamUpdate<T>(
   ops: Ops<T>,

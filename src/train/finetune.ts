@@ -109,7 +109,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
       speech: { run: resolve(cfg.speech_tower), checkpoint: resolve(towers.speech.checkpoint), step: towers.speech.step },
     },
   };
-  const model = fusedModelDef(json);
+  const model = fusedModelDef(json, cfg.train.new_layer_lr_mult);
   const makeBatch = (examples: Segment[][]): HostBatch => {
     if (single) {
       const S = roundUp(Math.max(...examples.map((e) => e.reduce((n, s) => n + s.tokens.length, 0))), 32, sdShape.max_len);

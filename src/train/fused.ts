@@ -32,8 +32,9 @@ export interface FusedModelJson {
   towers: Record<Modality, { run: string; checkpoint: string; step: number }>;
 }
 
-export function fusedModelDef(j: FusedModelJson): ModelDef {
-  if (j.architecture === 'zipper') return zipperModel(j.zipper!, j.frozen ?? []);
+/** The model a description stands for; `newLayerLr` is the zipper's training-only multiplier. */
+export function fusedModelDef(j: FusedModelJson, newLayerLr = 1): ModelDef {
+  if (j.architecture === 'zipper') return zipperModel(j.zipper!, j.frozen ?? [], newLayerLr);
   return singleDecoderModel(j.single!.shape);
 }
 

@@ -32,9 +32,19 @@ export function placeSlots(specs: readonly ParamSpec[]): Slot[] {
   });
 }
 
+/** A trainable parameter's optimizer group: decayed or not, and its learning-rate multiplier. */
+export function adamGroup(model: ModelDef, s: { name: string; shape: readonly number[] }): { decayed: boolean; scale: number } {
+  return { decayed: s.shape.length >= 2, scale: model.lrScale?.(s.name) ?? 1 };
+}
+
 export function paramLayout(model: ModelDef): ParamLayout {
   const tr = model.specs.filter((s) => model.trainable(s.name));
-  const trainable = placeSlots([...tr.filter((s) => s.shape.length >= 2), ...tr.filter((s) => s.shape.length < 2)]);
+  // Grouped for the optimizer (train-graph.ts): decayed matrices first, then by multiplier.
+  const rank = (s: ParamSpec) => {
+    const g = adamGroup(model, s);
+    return [g.decayed ? 0 : 1, g.scale] as const;
+  };
+  const trainable = placeSlots([...tr].sort((a, b) => rank(a)[0] - rank(b)[0] || rank(a)[1] - rank(b)[1]));
   const frozen = placeSlots(model.specs.filter((s) => !model.trainable(s.name)));
   const total = (xs: Slot[]) => xs.reduce((n, s) => n + s.size, 0);
   return {

@@ -58,3 +58,27 @@ for (const freeze of ['text', 'speech', 'both', 'none'] as Freeze[]) {
     }
   });
 }
+
+test('new-layer learning-rate multiplier: zip.* parameters move k times as far on the first step, towers as before, on both engines', async () => {
+  await useCpu();
+  const p0 = initParams(zipperModel(tinyZipper(), []).specs, 9);
+  const oneStep = async (eng: TrainEngine, model: ModelDef) => {
+    await eng.load(initialState(model, copyParams(p0)));
+    await eng.trainStep(tinyZipBatch(4, 2), 1, 1e-3);
+    const s = await eng.state();
+    eng.dispose();
+    return s.params;
+  };
+  const base = zipperModel(tinyZipper(), []);
+  const fast = zipperModel(tinyZipper(), [], 4);
+  for (const [label, make] of [['tfjs', (m: ModelDef) => new TfjsEngine(m, OPT)], ['ort', (m: ModelDef) => new OrtEngine(m, OPT, { providers: ['cpu'] })]] as const) {
+    const a = await oneStep(make(base), base);
+    const b = await oneStep(make(fast), fast);
+    const moved = (p: Map<string, Float32Array>, n: string) => maxAbs([p.get(n)!.map((x, i) => x - p0.get(n)![i]!)]);
+    for (const n of ['zip.text.x.0.attn.q_proj.weight', 'zip.speech.in_proj.1.bias']) {
+      const r = moved(b, n) / moved(a, n);
+      assert.ok(Math.abs(r - 4) < 0.01, `${label} ${n}: moved ${r}x`);
+    }
+    assert.ok(Math.abs(moved(b, 'speech.h.0.attn.q_proj.weight') / moved(a, 'speech.h.0.attn.q_proj.weight') - 1) < 1e-3, `${label}: tower parameters move as before`);
+  }
+});
