@@ -15,12 +15,14 @@
  * The CPU and load average are printed because only ratios from one run mean much.
  *
  *   npm run bench -- [--steps N] [--rounds R] [--quick] [--json out.json] [--no-speech]
- *                    [--backends cpu,webgpu,tensorflow] [--no-torch] [--no-memory]
+ *                    [--backends cpu,webgpu,tensorflow] [--no-torch] [--no-memory] [--no-zipper]
  *
  * --steps: timed calls per round for ort and PyTorch (default 8; d=256 half, tfjs-wasm a quarter);
  * --rounds: alternating rounds (default 5); --quick: 2 rounds of 3, a smoke test (about a minute);
  * --backends: tfjs backends besides wasm, timed once after the rest (opt-in: slow);
- * --no-torch / --no-memory: skip the PyTorch peer / the memory children. About 2-3 minutes by
+ * --no-torch / --no-memory / --no-zipper: skip the PyTorch peer / the memory children / the
+ * zipped model's figures (scripts/bench/zipper.ts: training with and without a frozen tower,
+ * decoding with and without the KV cache). About 2-3 minutes by
  * default on 2 cores.
  *
  * Memory: "before" is the RSS once the engine holds the model (ort: weights and both Adam moments
@@ -45,6 +47,7 @@ import { ortSide, tfjsSide, torchSide, type Side, type Timed } from './bench/sid
 import { PYTHON, TorchPeer, peerEnv, writeWeights } from './bench/torch-peer.js';
 import { synthBench } from './bench/synth.js';
 import { speechTokenBench } from './bench/speech-tokens.js';
+import { zipperBench } from './bench/zipper.js';
 
 // ---- options ----
 const argv = process.argv.slice(2);
@@ -354,6 +357,9 @@ async function main(): Promise<void> {
     json.speech_tower_train_tokens_per_s = TOKENS / median(st2.times);
     console.log(`speech tower (d=128, 4 layers, vocab 1027, seq ${SEQ}, batch ${BATCH}): ort trains ${(TOKENS / median(st2.times)).toFixed(0)} tokens/s`);
   }
+
+  // Issue 4's figures: the zipped model. --no-zipper skips them.
+  if (!flag('no-zipper')) json.zipper = await zipperBench({ steps: Math.max(2, Math.ceil(steps / 2)), rounds });
 
   const secs = (performance.now() - t0) / 1000;
   console.log(`\nload average at end ${loadAverage()}; ${secs.toFixed(0)} s`);
