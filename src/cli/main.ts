@@ -7,6 +7,7 @@ import { addData } from './data.js';
 import { addTokenize } from './tokenize.js';
 import { addUnitsToWav } from './units-to-wav.js';
 import { addFuse } from './fuse.js';
+import { addEval } from './eval.js';
 import { ConfigError } from '../config/load.js';
 
 /** The zipper command line: a thin shell that resolves configs and calls stages. */
@@ -22,6 +23,7 @@ addData(program);
 addTokenize(program);
 addUnitsToWav(program);
 addFuse(program);
+addEval(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // User errors (bad config, bad file, diverged run) print a message, not a stack.

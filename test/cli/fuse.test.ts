@@ -81,6 +81,24 @@ test('zipper generate on a fine-tuned zipper: --audio prints a transcript line p
   assert.ok(units.units.every((u: number) => u >= 3), 'only unit ids (no specials) in the output');
 });
 
+test('zipper eval asr scores a split: corpus-level counts, per-utterance recognitions and alignments', () => {
+  const r = runZipper(['eval', 'asr', '--run', 'runs/zip', '--corpus', 'corpus', '--splits', 'dev-clean,test-other', '--out', 'asr'], dir);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\| dev-clean \| \d+ \| [\d.]+ \|/);
+  const s = JSON.parse(readFileSync(join(dir, 'asr', 'dev-clean', 'summary.json'), 'utf8'));
+  const refs = readManifest(join(dir, 'corpus', 'manifests', 'dev-clean.jsonl'));
+  assert.equal(s.utterances, refs.length);
+  // Every reference word is counted once; errors add up; the rate is errors over words.
+  assert.equal(s.counts.refWords, refs.reduce((n, u) => n + u.text.split(' ').length, 0));
+  const errors = s.per_utterance.reduce((n: number, u: { errors: number }) => n + u.errors, 0);
+  assert.equal(errors, s.counts.substitutions + s.counts.deletions + s.counts.insertions);
+  assert.ok(Math.abs(s.wer - errors / s.counts.refWords) < 1e-12);
+  const recogs = readFileSync(join(dir, 'asr', 'dev-clean', 'recogs.txt'), 'utf8').trim().split('\n');
+  assert.equal(recogs.length, 2 * refs.length);
+  assert.match(readFileSync(join(dir, 'asr', 'dev-clean', 'errs.txt'), 'utf8'), /^REF: /m);
+  assert.ok(existsSync(join(dir, 'asr', 'test-other', 'summary.json')));
+});
+
 test('zipper fuse --resume continues to the same weights as an uninterrupted run', () => {
   // A constant schedule: a 6-step run then has the first 6 learning rates of a 12-step one.
   const full = fuse('full', [], ['train.steps=12', 'train.schedule=constant']);

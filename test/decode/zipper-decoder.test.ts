@@ -80,3 +80,41 @@ test('beam search finds the sequence greedy search misses', async () => {
   // Beam: "b <eos>" has probability 0.36; every hypothesis through "a" has at most 0.6 * 0.35.
   assert.deepEqual(await beamSearch(model(), 1, [5], 0, { beam: 3, lengthPenalty: 0 }), [[2]]);
 });
+
+test('single-decoder decoding: cached steps give the tokens full recomputation gives, restricted to the output modality', async () => {
+  await useCpu();
+  const { singleDecoderModel, singleDecoderShape } = await import('../../src/model/single-decoder.js');
+  const { decodeSingle } = await import('../../src/decode/single-decoder.js');
+  const { singleSequence } = await import('../../src/data/single-batch.js');
+  const { leftPad } = await import('../../src/decode/padding.js');
+  const shape = singleDecoderShape(z.text, z.speech);
+  const vocab = { text: z.text.vocab_size, speech: z.speech.vocab_size };
+  const model = singleDecoderModel(shape);
+  const eng = new OrtEngine(model, OPT, { providers: ['cpu'] });
+  await eng.load(initialState(model, initParams(model.specs, 4)));
+  for (const beam of [1, 2]) {
+    const got = await decodeSingle(eng, SPECIALS, prompts, { outputs: ['text', 'speech'], shape, vocab, beam, maxNew: () => 5 });
+    for (const r of got) {
+      assert.ok(r.text!.every((t) => t < vocab.text), 'text ids only while decoding text');
+      assert.ok(r.speech!.every((t) => t >= 1 && t < vocab.speech), 'speech ids only while decoding speech');
+    }
+    if (beam > 1) continue;
+    // Reference: each row's whole sequence through `prefill` for every new token, argmax within the modality.
+    for (let b = 0; b < prompts.length; b++) {
+      const segs: Segment[] = [...prompts[b]!, { modality: 'text', tokens: [SPECIALS.text.bos], target: false }];
+      const out: number[] = [];
+      for (let t = 0; t < 5; t++) {
+        const ids = singleSequence(segs, vocab).ids;
+        const p = leftPad([ids], shape.max_len);
+        const r = await eng.call('prefill', { ids: { data: p.ids, shape: [1, p.S] }, positions: { data: p.positions, shape: [1, p.S] }, mask: { data: p.mask, shape: [1, 1, p.S, p.S] } }, { fetch: ['logits'] });
+        const row = (r.logits!.data as Float32Array).slice(0, vocab.text);
+        const tok = row.indexOf(Math.max(...row));
+        if (tok === SPECIALS.text.eos) break;
+        out.push(tok);
+        (segs[segs.length - 1]!.tokens as number[]).push(tok);
+      }
+      assert.deepEqual(got[b]!.text, out, `row ${b}`);
+    }
+  }
+  eng.dispose();
+});

@@ -1,0 +1,104 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { alignedSubset } from '../data/aligned.js';
+import { readManifest } from '../data/manifest.js';
+import { FusedDecoder } from '../decode/fused-decoder.js';
+import type { EngineChoice } from '../engine/select.js';
+import type { FusedRun } from '../train/fused.js';
+import { manifestPath, readTokenSplit } from '../tokenizers/speech/tokenize.js';
+import { writeFileAtomic } from '../util/fs.js';
+import type { Normalizer } from './normalize.js';
+import { charErrorRate, formatAlignment, wordErrorRate, type EditCounts } from './wer.js';
+
+/**
+ * ASR evaluation of a fine-tuned model on LibriSpeech-layout splits: the split's speech units (from
+ * the token folder) are transcribed and scored against the manifest's transcripts, corpus-level WER
+ * and CER with the counts, per-utterance recognitions and alignments written beside the summary
+ * (as icefall's recogs-*.txt and errs-*.txt). An utterance longer than the speech tower can read
+ * is not dropped: it is scored with an empty hypothesis (all deletions) and counted.
+ */
+const TEXT_ROOM = 64;
+
+export interface AsrEvalOptions {
+  corpus: string;
+  tokens: string;
+  split: string;
+  /** Score at most this many utterances (a fixed, seeded choice); all when absent. */
+  limit?: number;
+  beam: number;
+  batch: number;
+  normalizer: Normalizer;
+  /** Where recogs.txt, errs.txt and summary.json go. */
+  out: string;
+}
+
+export interface AsrResult {
+  split: string;
+  checkpoint: string;
+  step: number;
+  utterances: number;
+  too_long: number;
+  wer: number;
+  cer: number;
+  counts: EditCounts;
+  beam: number;
+  normalizer: Normalizer;
+  seconds: number;
+  /** Per utterance: id, reference, hypothesis, word errors, reference words (for paired tests). */
+  per_utterance: { id: string; ref: string; hyp: string; errors: number; words: number }[];
+}
+
+export async function evalAsrSplit(run: FusedRun, choice: EngineChoice, o: AsrEvalOptions): Promise<AsrResult> {
+  const t0 = performance.now();
+  const refs = new Map(readManifest(manifestPath(o.corpus, o.split)).map((u) => [u.id, u.text]));
+  let utts = readTokenSplit(o.tokens, o.split).filter((u) => refs.has(u.id));
+  if (!utts.length) throw new Error(`split ${o.split}: no utterance has both units in ${o.tokens} and a transcript in ${manifestPath(o.corpus, o.split)}`);
+  if (o.limit && o.limit < utts.length) utts = alignedSubset(utts, o.limit / utts.length, 0);
+  const j = run.json;
+  // Units (without <boa>/<eoa>) a model can read: the speech tower's positions, or the single
+  // decoder's less room for a transcript of TEXT_ROOM tokens.
+  const room = j.architecture === 'zipper' ? j.zipper!.speech.max_len - 2 : j.single!.shape.max_len - 3 - TEXT_ROOM;
+  const fits = utts.filter((u) => u.units.length <= room);
+  const dec = await FusedDecoder.open(run, choice);
+  let hyps: Map<string, string>;
+  try {
+    const got = await dec.transcribe(fits.map((u) => u.units), { beam: o.beam, batch: o.batch });
+    hyps = new Map(fits.map((u, i) => [u.id, got[i]!.text.trim()]));
+  } finally {
+    dec.dispose();
+  }
+  const pairs = utts.map((u) => ({ id: u.id, ref: refs.get(u.id)!, hyp: hyps.get(u.id) ?? '' }));
+  const w = wordErrorRate(pairs, o.normalizer);
+  const c = charErrorRate(pairs, o.normalizer);
+  const per = pairs.map((p, i) => {
+    const k = w.perUtterance[i]!.counts;
+    return { id: p.id, ref: p.ref, hyp: p.hyp, errors: k.substitutions + k.deletions + k.insertions, words: k.refWords };
+  });
+  const result: AsrResult = {
+    split: o.split,
+    checkpoint: run.checkpoint,
+    step: run.step,
+    utterances: utts.length,
+    too_long: utts.length - fits.length,
+    wer: w.wer,
+    cer: c.cer,
+    counts: w.counts,
+    beam: o.beam,
+    normalizer: o.normalizer,
+    seconds: (performance.now() - t0) / 1000,
+    per_utterance: per,
+  };
+  mkdirSync(o.out, { recursive: true });
+  await writeFileAtomic(join(o.out, 'recogs.txt'), pairs.map((p) => `${p.id}\tref=${p.ref}\n${p.id}\thyp=${p.hyp}\n`).join(''));
+  await writeFileAtomic(
+    join(o.out, 'errs.txt'),
+    pairs
+      .map((p, i) => {
+        const k = w.perUtterance[i]!.counts;
+        return `${p.id}: ${k.substitutions} sub, ${k.deletions} del, ${k.insertions} ins of ${k.refWords}\n${formatAlignment(w.perUtterance[i]!.ops)}\n`;
+      })
+      .join('\n'),
+  );
+  await writeFileAtomic(join(o.out, 'summary.json'), JSON.stringify(result, null, 2) + '\n');
+  return result;
+}
