@@ -35,3 +35,31 @@ export function leftPad(prompts: readonly (readonly number[])[], maxLen: number,
   });
   return { B, S, pads, ids, positions, mask };
 }
+
+/** Smallest cache a step graph is built for: fewer, larger buckets would mean fewer sessions. */
+const MIN_BUCKET = 32;
+
+/**
+ * Cache slots a step reads when `need` slots must fit: powers of two from MIN_BUCKET, capped at
+ * max_len, so a generation run compiles a handful of step graphs and attention (and the concat
+ * of each step's keys onto the cache) stays within twice the used length.
+ */
+export function cacheBucket(need: number, maxLen: number): number {
+  let c = MIN_BUCKET;
+  while (c < need) c *= 2;
+  return Math.min(c, maxLen);
+}
+
+/**
+ * The additive mask of one decoding step over a left-aligned cache of C slots plus the new token
+ * ([B, 1, 1, C + 1] flat): slot j holds column j, hidden when it is a row's padding (j < pad) or
+ * not yet written (j >= P, the columns so far); slot C, the new token, is always seen.
+ */
+export function stepMask(pads: readonly number[], P: number, C: number): Float32Array {
+  const mask = new Float32Array(pads.length * (C + 1));
+  pads.forEach((pad, b) => {
+    mask.fill(MASKED, b * (C + 1), b * (C + 1) + pad);
+    mask.fill(MASKED, b * (C + 1) + P, b * (C + 1) + C);
+  });
+  return mask;
+}

@@ -1,12 +1,11 @@
 import type { Modality, TowerShape } from '../config/schema.js';
 import type { TrainEngine } from '../engine/engine.js';
-import { MASKED } from '../model/attention.js';
 import { sharedId, sharedRange, type SharedVocab } from '../model/single-decoder.js';
 import { singleSequence } from '../data/single-batch.js';
 import type { Segment, Specials } from '../data/zip-batch.js';
 import type { StepModel } from './beam.js';
 import { decodeInTurn, roundUp, splitRows, type DecodeOptions, type DecodeOutput } from './modalities.js';
-import { leftPad } from './padding.js';
+import { cacheBucket, leftPad, stepMask } from './padding.js';
 
 /**
  * Decoding the single-decoder baseline: one sequence of shared ids, the KV cache kept engine-side.
@@ -26,6 +25,8 @@ export function decodeSingle(engine: TrainEngine, sp: Specials, prompts: readonl
 class SingleStep implements StepModel {
   private pads: number[] = [];
   private len = 0;
+  /** Slots per layer of the kept cache (the prefill's S, then buckets). */
+  private capacity = 0;
   private readonly cache: string[];
 
   constructor(
@@ -44,6 +45,7 @@ class SingleStep implements StepModel {
     const p = leftPad(seqs, this.o.shape.max_len, roundUp(longest, this.o.shape.max_len));
     this.pads = p.pads;
     this.len = p.S;
+    this.capacity = p.S;
     const out = await this.engine.call(
       'prefill',
       { ids: { data: p.ids, shape: [p.B, p.S] }, positions: { data: p.positions, shape: [p.B, p.S] }, mask: { data: p.mask, shape: [p.B, 1, p.S, p.S] } },
@@ -59,18 +61,24 @@ class SingleStep implements StepModel {
       this.pads = parents.map((p) => this.pads[p]!);
     }
     const P = this.len;
-    if (P >= this.o.shape.max_len) throw new Error(`decoding reached the single decoder's max_len ${this.o.shape.max_len}`);
-    const mask = new Float32Array(B * (P + 1));
-    this.pads.forEach((pad, b) => mask.fill(MASKED, b * (P + 1), b * (P + 1) + pad));
+    const maxLen = this.o.shape.max_len;
+    if (P >= maxLen) throw new Error(`decoding reached the single decoder's max_len ${maxLen}`);
+    const grow = this.capacity < P + 1 ? cacheBucket(P + 1, maxLen) : this.capacity;
     const out = await this.engine.call(
       'step',
       {
         ids: { data: Int32Array.from(tokens, (t) => sharedId(this.m, t, this.o.vocab)), shape: [B, 1] },
         positions: { data: Int32Array.from(this.pads, (pad) => P - pad), shape: [B, 1] },
-        mask: { data: mask, shape: [B, 1, 1, P + 1] },
+        mask: { data: stepMask(this.pads, P, grow), shape: [B, 1, 1, grow + 1] },
       },
-      { fetch: ['logits'], kept: Object.fromEntries(this.cache.map((n) => [`past_${n}`, n])), keep: Object.fromEntries(this.cache.map((n) => [n, n])) },
+      {
+        fetch: ['logits'],
+        kept: Object.fromEntries(this.cache.map((n) => [`past_${n}`, n])),
+        ...(grow !== this.capacity ? { resize: Object.fromEntries(this.cache.map((n) => [n, { axis: 2, size: grow }])) } : {}),
+        write: Object.fromEntries(this.cache.map((n) => [`new_${n}`, { kept: n, axis: 2, at: P }])),
+      },
     );
+    this.capacity = grow;
     this.len = P + 1;
     return this.local(out.logits!.data as Float32Array, B);
   }

@@ -5,6 +5,7 @@ import { otherModality, type ZipperShape } from '../model/zipper.js';
 import { towerSequences, zipInputs, type Segment, type Specials, type TowerSeq } from '../data/zip-batch.js';
 import type { StepModel } from './beam.js';
 import { decodeInTurn, roundUp, splitRows, type DecodeOptions, type DecodeOutput } from './modalities.js';
+import { cacheBucket, stepMask } from './padding.js';
 
 /**
  * Decoding a zipped model (paper section 3): the caller gives each row's prompt segments and the
@@ -75,6 +76,8 @@ class CachedStep implements StepModel {
   /** Per entry: how many of the other tower's columns hold tokens, and how many columns there are. */
   private otherLens: number[] = [];
   private otherCols = 0;
+  /** Slots per layer of the kept self-attention cache (the prefill's S, then buckets). */
+  private capacity = 0;
 
   constructor(
     private readonly engine: TrainEngine,
@@ -89,6 +92,7 @@ class CachedStep implements StepModel {
     const inputs = inputsFor(seqs, this.m, this.maxLen);
     const S = inputs[`${this.m}_ids`]!.shape[1]!;
     this.len = S;
+    this.capacity = S;
     this.pads = seqs.map((s) => S - s[this.m].ids.length);
     this.otherLens = seqs.map((s) => s[otherModality(this.m)].ids.length);
     this.otherCols = inputs[`${otherModality(this.m)}_ids`]!.shape[1]!;
@@ -101,9 +105,11 @@ class CachedStep implements StepModel {
     const B = tokens.length;
     if (parents.some((p, i) => p !== i)) await this.reorder(parents);
     const P = this.len;
-    if (P >= this.maxLen[this.m]) throw new Error(`decoding reached the ${this.m} tower's max_len ${this.maxLen[this.m]}`);
-    const mask = new Float32Array(B * (P + 1));
-    this.pads.forEach((pad, b) => mask.fill(MASKED, b * (P + 1), b * (P + 1) + pad));
+    const maxLen = this.maxLen[this.m];
+    if (P >= maxLen) throw new Error(`decoding reached the ${this.m} tower's max_len ${maxLen}`);
+    // The new token's keys go to column P: the cache must hold P + 1 slots (grown by buckets, so a
+    // handful of step graphs serve every position).
+    const grow = this.capacity < P + 1 ? cacheBucket(P + 1, maxLen) : this.capacity;
     const So = this.otherCols;
     const xmask = new Float32Array(B * So).fill(MASKED);
     const xgate = new Float32Array(B);
@@ -115,12 +121,18 @@ class CachedStep implements StepModel {
     const feeds: HostBatch = {
       [`${m}_ids`]: { data: Int32Array.from(tokens), shape: [B, 1] },
       [`${m}_pos`]: { data: Int32Array.from(this.pads, (pad) => P - pad), shape: [B, 1] },
-      [`${m}_mask`]: { data: mask, shape: [B, 1, 1, P + 1] },
+      [`${m}_mask`]: { data: stepMask(this.pads, P, grow), shape: [B, 1, 1, grow + 1] },
       [`${m}_xmask`]: { data: xmask, shape: [B, 1, 1, So] },
       [`${m}_xgate`]: { data: xgate, shape: [B, 1, 1] },
     };
-    const kept = { ...Object.fromEntries(this.names.cache.map((n) => [`past_${n}`, n])), ...Object.fromEntries(this.names.cross.map((n) => [n, n])) };
-    const out = await this.engine.call(`step_${m}`, feeds, { fetch: ['logits'], kept, keep: Object.fromEntries(this.names.cache.map((n) => [n, n])) });
+    const cache = this.names.cache;
+    const out = await this.engine.call(`step_${m}`, feeds, {
+      fetch: ['logits'],
+      kept: { ...Object.fromEntries(cache.map((n) => [`past_${n}`, n])), ...Object.fromEntries(this.names.cross.map((n) => [n, n])) },
+      ...(grow !== this.capacity ? { resize: Object.fromEntries(cache.map((n) => [n, { axis: 2, size: grow }])) } : {}),
+      write: Object.fromEntries(cache.map((n) => [`new_${n}`, { kept: n, axis: 2, at: P }])),
+    });
+    this.capacity = grow;
     this.len = P + 1;
     return splitRows(out.logits!.data as Float32Array, B);
   }

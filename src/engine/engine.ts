@@ -45,6 +45,13 @@ export interface CallOptions {
   kept?: Readonly<Record<string, string>>;
   /** Outputs kept for later calls: output name -> kept name (replacing what was kept there). */
   keep?: Readonly<Record<string, string>>;
+  /**
+   * Kept tensors resized along an axis before the call (zeros added at the end, or the end cut):
+   * a KV cache grown to the next capacity bucket, so a step graph serves many positions.
+   */
+  resize?: Readonly<Record<string, { axis: number; size: number }>>;
+  /** Outputs written into kept tensors in place after the call, along `axis` from `at`. */
+  write?: Readonly<Record<string, { kept: string; axis: number; at: number }>>;
 }
 
 /** Parameters and Adam moments (moments only for trainable parameters). */

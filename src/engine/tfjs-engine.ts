@@ -84,6 +84,18 @@ export class TfjsEngine implements TrainEngine {
   async call(fn: string, feeds: HostBatch, o: CallOptions = {}): Promise<Record<string, HostTensor>> {
     const f = this.model.functions?.[fn];
     if (!f) throw new Error(`${this.model.kind} has no function "${fn}"`);
+    for (const [name, r] of Object.entries(o.resize ?? {})) {
+      const t = this.kept.get(name);
+      if (!t) throw new Error(`${fn}: no kept tensor "${name}" to resize`);
+      const have = t.shape[r.axis]!;
+      if (have === r.size) continue;
+      const resized = tf.tidy(() => {
+        if (r.size < have) return tf.slice(t, t.shape.map(() => 0), t.shape.map((d, i) => (i === r.axis ? r.size : d)));
+        return tf.concat([t, tf.zeros(t.shape.map((d, i) => (i === r.axis ? r.size - have : d)))], r.axis);
+      });
+      t.dispose();
+      this.kept.set(name, resized);
+    }
     const outs = tf.tidy(() => {
       const inputs = toTensors(feeds);
       for (const [input, name] of Object.entries(o.kept ?? {})) {
@@ -106,6 +118,18 @@ export class TfjsEngine implements TrainEngine {
       const old = this.kept.get(name);
       this.kept.set(name, t);
       if (old && old !== t) old.dispose();
+    }
+    for (const [output, w] of Object.entries(o.write ?? {})) {
+      const src = outs[output];
+      const t = this.kept.get(w.kept);
+      if (!src || !t) throw new Error(`${fn}: cannot write output "${output}" into kept "${w.kept}"`);
+      const n = src.shape[w.axis]!;
+      const written = tf.tidy(() => {
+        const part = (from: number, size: number) => tf.slice(t, t.shape.map((_, i) => (i === w.axis ? from : 0)), t.shape.map((d, i) => (i === w.axis ? size : d)));
+        return tf.concat([part(0, w.at), src, part(w.at + n, t.shape[w.axis]! - w.at - n)], w.axis);
+      });
+      t.dispose();
+      this.kept.set(w.kept, written);
     }
     const keptNow = new Set(this.kept.values());
     for (const t of Object.values(outs)) if (!keptNow.has(t)) t.dispose();

@@ -33,6 +33,20 @@ export function pastOf<T>(b: Record<string, T>, layers: number, fn: string): KV<
   });
 }
 
+/**
+ * The keys/values a step added after `past` positions (a step's outputs: the decoder writes them
+ * into its kept cache in place), as `new_k<i>`, `new_v<i>`.
+ */
+export function newEntries<T>(ops: Ops<T>, cache: readonly KV<T>[], past: number): Record<string, T> {
+  const r: Record<string, T> = {};
+  cache.forEach((kv, i) => {
+    const n = ops.shape(kv.k)[2]! - past;
+    r[`new_k${i}`] = ops.slice(kv.k, 2, past, n);
+    r[`new_v${i}`] = ops.slice(kv.v, 2, past, n);
+  });
+  return r;
+}
+
 /** Each layer's keys/values as outputs `k<i>`, `v<i>`. */
 export function cacheOutputs<T>(cache: readonly KV<T>[], prefix = ''): Record<string, T> {
   const r: Record<string, T> = {};

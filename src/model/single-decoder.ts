@@ -1,6 +1,6 @@
 import type { Modality, TowerShape } from '../config/schema.js';
 import type { ModelDef } from '../engine/engine.js';
-import { cacheOutputs, gatherRows, lastColumn, pastOf } from './functions.js';
+import { cacheOutputs, gatherRows, lastColumn, newEntries, pastOf } from './functions.js';
 import { initParams } from './params.js';
 import { towerForward, towerLoss, towerSpecs, type LMBatch } from './tower.js';
 
@@ -69,9 +69,11 @@ export function singleDecoderModel(shape: TowerShape): ModelDef {
         const r = towerForward(ops, p, shape, { ids: b.ids!, positions: b.positions!, mask: b.mask! });
         return { logits: lastColumn(ops, r.logits), ...cacheOutputs(r.cache) };
       },
+      // One token per row over a cache of C slots: mask [B, 1, 1, C + 1]; outputs new_k<i>, new_v<i>.
       step: (ops, p, b) => {
-        const r = towerForward(ops, p, shape, { ids: b.ids!, positions: b.positions!, mask: b.mask! }, pastOf(b, shape.n_layers, 'step'));
-        return { logits: lastColumn(ops, r.logits), ...cacheOutputs(r.cache) };
+        const past = pastOf(b, shape.n_layers, 'step');
+        const r = towerForward(ops, p, shape, { ids: b.ids!, positions: b.positions!, mask: b.mask! }, past);
+        return { logits: lastColumn(ops, r.logits), ...newEntries(ops, r.cache, ops.shape(past[0]!.k)[2]!) };
       },
     },
   };

@@ -2,7 +2,7 @@ import type { Modality } from '../config/schema.js';
 import type { ModelDef, ModelFn } from '../engine/engine.js';
 import type { Ops } from '../engine/ops.js';
 import { causalMask } from './attention.js';
-import { cacheOutputs, gatherRows, lastColumn, pastOf } from './functions.js';
+import { cacheOutputs, gatherRows, lastColumn, newEntries, pastOf } from './functions.js';
 import type { Params } from './params.js';
 import { MODALITIES, zippedLayers, zipperForward, zipperSpecs, zipperStep, type ZipperShape, type ZipTowerInput } from './zipper.js';
 
@@ -22,8 +22,9 @@ import { MODALITIES, zippedLayers, zipperForward, zipperSpecs, zipperStep, type 
  * - `prefill_<m>`: `logits` [B, V_m] at the last column, tower m's self-attention keys/values
  *   `k<i>`, `v<i>` and its cross-attention keys/values `xk<n>`, `xv<n>`;
  * - `step_<m>`: tower m on one new token per row: `<m>_ids`, `<m>_pos` [B, 1], `<m>_mask`
- *   [B, 1, 1, P + 1], `<m>_xmask` [B, 1, 1, S_other], `<m>_xgate` [B, 1, 1], with `past_k<i>`,
- *   `past_v<i>`, `xk<n>`, `xv<n>`; outputs `logits` and the grown `k<i>`, `v<i>`.
+ *   [B, 1, 1, C + 1] over (cache slots, the new token), `<m>_xmask` [B, 1, 1, S_other], `<m>_xgate`
+ *   [B, 1, 1], with the cache `past_k<i>`, `past_v<i>` [B, H, C, d_head] (C slots, some unused and
+ *   masked) and `xk<n>`, `xv<n>`; outputs `logits` and the new token's `new_k<i>`, `new_v<i>`.
  */
 
 /** Which towers' own weights stay fixed: the CLI's --freeze. */
@@ -86,7 +87,7 @@ function functions(z: ZipperShape): Record<string, ModelFn> {
       const cross = Array.from({ length: z.layers }, (_, n) => ({ k: get(`xk${n}`), v: get(`xv${n}`) }));
       const inp = { ids: get(`${m}_ids`), positions: get(`${m}_pos`), mask: get(`${m}_mask`), xmask: get(`${m}_xmask`), xgate: get(`${m}_xgate`) };
       const s = zipperStep(ops, p, z, m, inp, past, cross);
-      return { logits: lastColumn(ops, s.logits), ...cacheOutputs(s.cache) };
+      return { logits: lastColumn(ops, s.logits), ...newEntries(ops, s.cache, ops.shape(past[0]!.k)[2]!) };
     };
   }
   return fns;

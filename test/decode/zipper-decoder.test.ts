@@ -118,3 +118,15 @@ test('single-decoder decoding: cached steps give the tokens full recomputation g
   }
   eng.dispose();
 });
+
+test('zipped decoding: the cache grows through its buckets to max_len with the tokens recomputation gives', async () => {
+  const [, [, eng]] = await engines();
+  // Speech after speech: the speech tower's sequence runs from 16 columns to its max_len (40),
+  // through cache buckets 32 and 40.
+  const o = opts({ outputs: ['speech'], maxNew: () => z.speech.max_len - 16 });
+  const cached = await decodeZipped(eng, SPECIALS, prompts, o);
+  const full = await decodeZipped(eng, SPECIALS, prompts, { ...o, useCache: false });
+  assert.deepEqual(cached, full);
+  assert.ok(cached.some((r) => r.speech!.length > 16), 'some row decodes past the first bucket');
+  eng.dispose();
+});

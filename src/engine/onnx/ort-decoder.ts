@@ -1,6 +1,5 @@
 import type { TowerShape } from '../../config/schema.js';
-import { leftPad } from '../../decode/padding.js';
-import { MASKED } from '../../model/attention.js';
+import { cacheBucket, leftPad, stepMask } from '../../decode/padding.js';
 import { towerSpecs } from '../../model/tower.js';
 import type { StepDecoder } from '../engine.js';
 import type { Graph } from './graph.js';
@@ -11,20 +10,6 @@ import { buildPrefillGraph, buildStepGraph } from './tower-graphs.js';
 
 export interface OrtDecoderOptions extends RunnerOptions {
   cacheDir?: string;
-}
-
-/** Smallest cache a step graph is built for: fewer, larger buckets would mean fewer sessions. */
-const MIN_BUCKET = 32;
-
-/**
- * Cache slots a step reads when `need` slots must fit: powers of two from MIN_BUCKET, capped at
- * max_len, so a generation run compiles a handful of step graphs and attention (and the concat
- * of each step's keys onto the cache) stays within twice the used length.
- */
-export function cacheBucket(need: number, maxLen: number): number {
-  let c = MIN_BUCKET;
-  while (c < need) c *= 2;
-  return Math.min(c, maxLen);
 }
 
 /**
@@ -98,11 +83,7 @@ export class OrtTowerDecoder implements StepDecoder {
     const pos = Int32Array.from(this.pads, (pad) => P - pad);
     // Slot j < cap holds column j (left-aligned): hidden when it is a row's padding or still empty;
     // slot cap is the new token itself.
-    const mask = new Float32Array(B * (cap + 1));
-    this.pads.forEach((pad, b) => {
-      mask.fill(MASKED, b * (cap + 1), b * (cap + 1) + pad);
-      mask.fill(MASKED, b * (cap + 1) + P, b * (cap + 1) + cap);
-    });
+    const mask = stepMask(this.pads, P, cap);
     const key = await this.session({ graph: 'step', B, capacity: cap }, () => buildStepGraph(this.shape, B, { cache: 'append', capacity: cap, weights: this.params }), false);
     const r = await this.start();
     const L = this.shape.n_layers;

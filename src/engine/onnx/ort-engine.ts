@@ -3,6 +3,7 @@ import { adamScalars } from '../../train/adam.js';
 import type { Graph } from './graph.js';
 import { GraphSessions, graphKey } from './graph-cache.js';
 import { batchSpec, flatten, paramLayout, unflatten, type BatchSpec, type ParamLayout } from './layout.js';
+import type { SlotResize } from './protocol.js';
 import { OrtRunner, type ProviderAttempt, type RunnerOptions } from './runner.js';
 import { buildEvalGraph, buildFunctionGraph, buildGradGraph, buildTrainGraph } from './train-graph.js';
 
@@ -98,6 +99,14 @@ export class OrtEngine implements TrainEngine {
   }
 
   async call(fn: string, feeds: HostBatch, o: CallOptions = {}): Promise<Record<string, HostTensor>> {
+    const resize: Record<string, SlotResize> = {};
+    for (const [name, r] of Object.entries(o.resize ?? {})) {
+      const shape = this.keptShapes.get(name);
+      if (!shape) throw new Error(`${fn}: no kept tensor "${name}" to resize`);
+      const grown = shape.map((d, i) => (i === r.axis ? r.size : d));
+      resize[keptSlot(name)] = { axis: r.axis, size: r.size, shape: grown };
+      this.keptShapes.set(name, grown);
+    }
     const spec = batchSpec(feeds);
     const kept = o.kept ?? {};
     for (const [input, name] of Object.entries(kept)) {
@@ -119,6 +128,8 @@ export class OrtEngine implements TrainEngine {
       slotFeeds: { ...this.paramFeeds(), ...Object.fromEntries(Object.entries(kept).map(([i, n]) => [i, keptSlot(n)])) },
       store: Object.fromEntries(Object.entries(keep).map(([out, n]) => [out, keptSlot(n)])),
       fetch: [...(o.fetch ?? [])],
+      ...(Object.keys(resize).length ? { resize } : {}),
+      ...(o.write ? { write: Object.fromEntries(Object.entries(o.write).map(([out, w]) => [out, { slot: keptSlot(w.kept), axis: w.axis, at: w.at }])) } : {}),
     });
     for (const [output, name] of Object.entries(keep)) {
       const shape = this.outputShapes.get(key)?.[output];
