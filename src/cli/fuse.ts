@@ -39,7 +39,7 @@ export function addFuse(program: Command): void {
         `steps          ${s.steps}${s.interrupted ? ' (interrupted: continue with --resume)' : s.stopped_early ? ' (stopped early)' : ''}`,
         `engine         ${s.engine}`,
         `train loss     ${s.train_loss.toFixed(4)}`,
-        `dev loss       ${s.dev_loss.toFixed(4)} (best ${s.best_dev_loss.toFixed(4)} at step ${s.best_step}: kept in ${join(s.run, 'best')})`,
+        `dev loss       ${s.dev_loss.toFixed(4)} (best ${s.best_dev_loss.toFixed(4)} at step ${s.best_step}, chosen by ${s.selected_on}: kept in ${join(s.run, 'best')})`,
         `at best        ASR loss ${f('dev_asr_loss')}, gap ${f('gap_asr')}; TTS loss ${f('dev_tts_loss')}, gap ${f('gap_tts')}`,
         ...(s.architecture === 'zipper' ? [`gates (tanh)   text attn ${f('gate_text_attn', 3)} ff ${f('gate_text_ff', 3)}; speech attn ${f('gate_speech_attn', 3)} ff ${f('gate_speech_ff', 3)}`] : []),
         `time           ${s.seconds.toFixed(0)} s`,

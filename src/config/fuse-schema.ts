@@ -60,6 +60,11 @@ export const FuseTrain = TrainConfig.omit({ batch_tokens: true })
     batch_size: z.number().int().positive().default(16),
     /** The zipper's new layers (zip.*) learn at this multiple of lr (SCALE.md); 1 is the paper's single rate. */
     new_layer_lr_mult: z.number().positive().default(1),
+    /**
+     * Which dev figure picks the best checkpoint and drives early stopping: the loss over both
+     * tasks, or one task's (with little aligned data TTS overfits first while ASR still improves).
+     */
+    select_on: z.enum(['dev_loss', 'dev_asr_loss', 'dev_tts_loss']).default('dev_loss'),
     /** Evaluations without a better dev loss before stopping early; 0 never stops early. */
     patience: z.number().int().min(0).default(0),
   })
@@ -90,5 +95,8 @@ export const FuseConfig = z
     if (!c.text_tower) ctx.addIssue({ code: 'custom', path: ['text_tower'], message: 'no text tower: pass --text runs/<text-tower-run> or set text_tower' });
     if (!c.speech_tower) ctx.addIssue({ code: 'custom', path: ['speech_tower'], message: 'no speech tower: pass --speech runs/<speech-tower-run> or set speech_tower' });
     if (c.data.tasks.asr === 0 && c.data.tasks.tts === 0) ctx.addIssue({ code: 'custom', path: ['data', 'tasks'], message: 'both task weights are 0: nothing to train on' });
+    for (const task of ['asr', 'tts'] as const)
+      if (c.train.select_on === `dev_${task}_loss` && c.data.tasks[task] === 0)
+        ctx.addIssue({ code: 'custom', path: ['train', 'select_on'], message: `${c.train.select_on} needs ${task} examples, but data.tasks.${task} is 0` });
   });
 export type FuseConfig = z.infer<typeof FuseConfig>;

@@ -49,6 +49,8 @@ export interface FinetuneSummary {
   dev_loss: number;
   best_step: number;
   best_dev_loss: number;
+  /** The dev figure the best checkpoint was chosen by (train.select_on). */
+  selected_on: string;
   metrics: Record<string, number>;
   params: number;
   trainable_params: number;
@@ -156,7 +158,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     state = loadCheckpoint(latest, model, true).state;
     startStep = info.step;
     const b = latestCheckpoint(bestDir);
-    if (b) best = { step: readCheckpointInfo(b).step, dev: readCheckpointInfo(b).metrics.dev_loss ?? Infinity, since: info.metrics.evals_since_best ?? 0 };
+    if (b) best = { step: readCheckpointInfo(b).step, dev: readCheckpointInfo(b).metrics[cfg.train.select_on] ?? Infinity, since: info.metrics.evals_since_best ?? 0 };
     log.info({ step: startStep, checkpoint: latest }, `resuming from step ${startStep}`);
   } else {
     state = initialState(model, initialWeights(cfg, model, towers, sdShape));
@@ -187,14 +189,16 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     metrics.dev_loss = sum / n;
     if (!single) Object.assign(metrics, gateValues((await engine.state()).params, zshape));
     let stop = false;
-    if (metrics.dev_loss < best.dev) {
-      best = { step, dev: metrics.dev_loss, since: 0 };
-      await saveCheckpoint(bestDir, await engine.state(), model, checkpointInfo(step, { ...metrics, best_dev_loss: best.dev }), extraFiles, 1);
+    const score = metrics[cfg.train.select_on];
+    if (score === undefined) throw new Error(`train.select_on: ${cfg.train.select_on} is not measured`);
+    if (score < best.dev) {
+      best = { step, dev: score, since: 0 };
+      await saveCheckpoint(bestDir, await engine.state(), model, checkpointInfo(step, { ...metrics, best_score: best.dev }), extraFiles, 1);
     } else {
       best.since++;
       stop = cfg.train.patience > 0 && best.since >= cfg.train.patience;
     }
-    metrics.best_dev_loss = best.dev;
+    metrics.best_score = best.dev;
     metrics.evals_since_best = best.since;
     return { metrics, stop };
   };
@@ -264,6 +268,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     dev_loss: Number.isFinite(result.devLoss) ? result.devLoss : (last.dev_loss ?? NaN),
     best_step: bestInfo?.step ?? 0,
     best_dev_loss: bestInfo?.metrics.dev_loss ?? NaN,
+    selected_on: cfg.train.select_on,
     metrics: bestInfo?.metrics ?? {},
     params: nParams,
     trainable_params: nTrainable,

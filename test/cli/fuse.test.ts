@@ -112,11 +112,15 @@ test('zipper fuse --resume continues to the same weights as an uninterrupted run
 });
 
 test('the single-decoder baseline trains on the same data, with DMLM options', () => {
-  const r = fuse('sd', ['--architecture', 'single-decoder'], ['single_decoder.unimodal_ratio=0.5', 'single_decoder.loss=modality']);
+  const r = fuse('sd', ['--architecture', 'single-decoder'], ['single_decoder.unimodal_ratio=0.5', 'single_decoder.loss=modality', 'train.select_on=dev_asr_loss']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /model +single-decoder/);
   const s = JSON.parse(readFileSync(join(dir, 'runs', 'sd', 'summary.json'), 'utf8'));
   assert.equal(s.trainable_params, s.params);
+  // The best checkpoint was chosen by the ASR dev loss: the lowest one logged.
+  assert.equal(s.selected_on, 'dev_asr_loss');
+  const dev = readFileSync(join(dir, 'runs', 'sd', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.kind === 'dev');
+  assert.equal(s.metrics.dev_asr_loss, Math.min(...dev.map((d) => d.dev_asr_loss)));
   const asr = runZipper(['generate', '--run', 'runs/sd', '--audio', join('corpus', 'manifests', readManifest(join(dir, 'corpus', 'manifests', 'dev-clean.jsonl'))[0]!.audio)], dir);
   assert.equal(asr.code, 0, asr.stderr);
 });
