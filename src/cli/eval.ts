@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { evalAsrSplit } from '../eval/asr.js';
-import { chooseEngine, describeEngine, type EngineRequest } from '../engine/select.js';
+import { chooseEngine, describeEngine, FUSED_DECODE_ORT, type EngineRequest } from '../engine/select.js';
 import { loadFusedRun } from '../train/fused.js';
 
 export function addEval(program: Command): void {
@@ -24,7 +24,7 @@ export function addEval(program: Command): void {
       if (o.normalizer !== 'librispeech' && o.normalizer !== 'none') throw new Error(`--normalizer ${o.normalizer}: expected librispeech or none`);
       if (o.checkpoint !== 'best' && o.checkpoint !== 'latest') throw new Error(`--checkpoint ${o.checkpoint}: expected best or latest`);
       const run = loadFusedRun(o.run, o.checkpoint);
-      const choice = await chooseEngine(o.engine as EngineRequest, o.backend, { threads: 1, providers: ['cuda', 'webgpu', 'cpu'] });
+      const choice = await chooseEngine(o.engine as EngineRequest, o.backend, FUSED_DECODE_ORT);
       console.error(`${describeEngine(choice)}; ${run.json.architecture} ${run.checkpoint} (step ${run.step})`);
       const rows: string[] = ['| split | utterances | WER % | CER % | sub | del | ins | ref words | too long | seconds |', '|---|---|---|---|---|---|---|---|---|---|'];
       for (const split of String(o.splits).split(',').filter(Boolean)) {

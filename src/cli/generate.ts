@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { PretrainConfig } from '../config/schema.js';
 import { generate } from '../decode/sample.js';
-import { chooseEngine, createTowerDecoder, describeEngine } from '../engine/select.js';
+import { chooseEngine, createTowerDecoder, describeEngine, FUSED_DECODE_ORT, type EngineRequest } from '../engine/select.js';
 import { towerModel } from '../model/tower.js';
 import { TextTokenizer } from '../tokenizers/text.js';
 import { unitsToWav } from '../tokenizers/speech/invert.js';
@@ -12,7 +12,6 @@ import { readAudioAt, writeWav } from '../data/audio.js';
 import { FusedDecoder } from '../decode/fused-decoder.js';
 import { FUSED_MODEL_FILE, loadFusedRun } from '../train/fused.js';
 import { latestCheckpoint } from '../train/checkpoint.js';
-import type { EngineRequest } from '../engine/select.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { loadCheckpoint, readCheckpointInfo } from '../train/checkpoint.js';
 import { loadSpeechTokenizer, loadTextTokenizer, resolveCheckpoint } from '../train/tower-run.js';
@@ -33,7 +32,7 @@ export function addGenerate(program: Command): void {
     .option('-o, --out <dir>', 'speech towers: where the samples go as WAV + units JSON (default: <run>/samples)')
     .option('--audio <files...>', 'fine-tuned models: transcribe these .flac/.wav files (ASR)')
     .option('--text <texts...>', 'fine-tuned models: speak these texts (TTS): speech units + WAV under --out')
-    .option('--beam <n>', 'fine-tuned models: beam size (1: greedy)', (v) => parseInt(v, 10), 1)
+    .option('--beam <n>', 'fine-tuned models: beam size (1: greedy for --audio; sampling with --temperature for --text)', (v) => parseInt(v, 10), 1)
     .option('--checkpoint <which>', 'fine-tuned models: best (by dev loss) or latest', 'best')
     .action(async (o) => {
       if (isFusedRun(o.run)) return generateFused(o);
@@ -80,11 +79,11 @@ function isFusedRun(path: string): boolean {
   return false;
 }
 
-async function generateFused(o: { run: string; audio?: string[]; text?: string[]; beam: number; checkpoint: string; engine: string; backend: string; out?: string }): Promise<void> {
+async function generateFused(o: { run: string; audio?: string[]; text?: string[]; beam: number; checkpoint: string; engine: string; backend: string; out?: string; temperature: number; topK: number; seed: number }): Promise<void> {
   if (!o.audio?.length && !o.text?.length) throw new Error('a fine-tuned model needs --audio <files> (transcribe) or --text <texts> (speak)');
   if (o.checkpoint !== 'best' && o.checkpoint !== 'latest') throw new Error(`--checkpoint ${o.checkpoint}: expected best or latest`);
   const run = loadFusedRun(o.run, o.checkpoint);
-  const choice = await chooseEngine(o.engine as EngineRequest, o.backend, { threads: 1, providers: ['cuda', 'webgpu', 'cpu'] });
+  const choice = await chooseEngine(o.engine as EngineRequest, o.backend, FUSED_DECODE_ORT);
   const dec = await FusedDecoder.open(run, choice);
   console.error(`${describeEngine(choice)}; ${run.json.architecture} ${run.checkpoint} (step ${run.step})`);
   try {
@@ -97,7 +96,10 @@ async function generateFused(o: { run: string; audio?: string[]; text?: string[]
     if (o.text?.length) {
       const outDir = o.out ?? join(o.run, 'samples');
       mkdirSync(outDir, { recursive: true });
-      const got = await dec.synthesize(o.text, { beam: o.beam, batch: 16 });
+      // Speech is sampled (--temperature, --top-k) unless a beam is asked for: greedy speech
+      // decoding falls into loops of a few units, as speech LMs do.
+      const sample = o.beam === 1 && o.temperature > 0 ? { temperature: o.temperature, topK: o.topK, seed: o.seed } : undefined;
+      const got = await dec.synthesize(o.text, { beam: o.beam, batch: 16, ...(sample ? { sample } : {}) });
       for (const [i, ids] of got.entries()) {
         const base = join(outDir, `tts-${i}`);
         await writeFileAtomic(`${base}.units.json`, JSON.stringify({ text: o.text[i], units: ids }) + '\n');

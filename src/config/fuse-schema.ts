@@ -84,7 +84,8 @@ export const FuseConfig = z
     seed: z.number().int().min(0).default(1234),
     engine: EngineName.default('auto'),
     backend: BackendRequest.default('auto'),
-    ort: OrtConfig.default(OrtConfig.parse({})),
+    // Many batch shapes (length buckets): without the arena, memory stays at one shape's peak.
+    ort: OrtConfig.extend({ memory_arena: z.boolean().default(false) }).default(OrtConfig.parse({ memory_arena: false })),
     zip: ZipConfig.default(ZipConfig.parse({})),
     single_decoder: SingleDecoderConfig.default(SingleDecoderConfig.parse({})),
     data: FuseData.default(FuseData.parse({})),

@@ -37,6 +37,12 @@ export const OrtConfig = z
     threads: z.number().int().positive().default(1),
     /** Execution providers tried in order (onnxruntime does not fall back by itself). */
     providers: z.array(z.enum(['cuda', 'webgpu', 'cpu'])).min(1).default(['cuda', 'webgpu', 'cpu']),
+    /**
+     * onnxruntime's per-session CPU memory arena: faster steps, but every compiled batch shape keeps
+     * its peak memory (src/engine/onnx/runner.ts). On for pretraining (one shape), off for
+     * fine-tuning (a shape per length bucket).
+     */
+    memory_arena: z.boolean().default(true),
   })
   .strict();
 

@@ -1,3 +1,6 @@
+import { Rng } from '../util/rng.js';
+import { pickToken } from './sample.js';
+
 /**
  * Greedy and beam search over any step-by-step model, batched: rows are independent prompts, each
  * with `beams` hypotheses laid out row-major (hypothesis k of row b is entry b * beams + k).
@@ -13,8 +16,10 @@ export interface StepModel {
 }
 
 export interface BeamOptions {
-  /** Hypotheses per row; 1 is greedy search. */
+  /** Hypotheses per row; 1 is greedy search (or sampling, with `sample`). */
   beam: number;
+  /** With beam 1: draw each token (temperature, top-k, seeded) instead of taking the argmax. */
+  sample?: { temperature: number; topK: number; seed: number };
   /** Finished hypotheses are ranked by log-probability / length^lengthPenalty (GNMT-style; 1 by default). */
   lengthPenalty?: number;
 }
@@ -40,16 +45,19 @@ function argmax(l: ArrayLike<number>): number {
  */
 export async function beamSearch(model: StepModel, rows: number, budgets: readonly number[], eos: number, o: BeamOptions): Promise<number[][]> {
   if (!(Number.isInteger(o.beam) && o.beam >= 1)) throw new Error(`beam size ${o.beam} is not a positive integer`);
-  return o.beam === 1 ? greedy(model, rows, budgets, eos) : beams(model, rows, budgets, eos, o.beam, o.lengthPenalty ?? 1);
+  if (o.sample && o.beam !== 1) throw new Error(`sampling draws one hypothesis per row: beam ${o.beam} with a temperature`);
+  return o.beam === 1 ? greedy(model, rows, budgets, eos, o.sample) : beams(model, rows, budgets, eos, o.beam, o.lengthPenalty ?? 1);
 }
 
-async function greedy(model: StepModel, rows: number, budgets: readonly number[], eos: number): Promise<number[][]> {
+async function greedy(model: StepModel, rows: number, budgets: readonly number[], eos: number, sample?: BeamOptions['sample']): Promise<number[][]> {
+  const rng = sample ? new Rng(sample.seed) : null;
+  const pick = (l: Float32Array) => (rng && sample!.temperature > 0 ? pickToken(l, sample!, rng) : argmax(l));
   const out: number[][] = Array.from({ length: rows }, () => []);
   const done = budgets.map((b) => b <= 0);
   const identity = Array.from({ length: rows }, (_, i) => i);
   let logits = await model.start(1);
   for (;;) {
-    const next = logits.map((l, b) => (done[b] ? eos : argmax(l)));
+    const next = logits.map((l, b) => (done[b] ? eos : pick(l)));
     next.forEach((tok, b) => {
       if (done[b]) return;
       if (tok === eos) done[b] = true;

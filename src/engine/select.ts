@@ -13,7 +13,15 @@ export type EngineRequest = 'auto' | 'tfjs' | 'ort';
 export interface OrtSettings {
   threads: number;
   providers: readonly ProviderName[];
+  /** onnxruntime's per-session memory arena (default on). */
+  memory_arena?: boolean;
 }
+
+/**
+ * onnxruntime settings for decoding a fine-tuned model: prefill graphs come in many prompt
+ * lengths, so no per-session arena (each would keep its peak; runner.ts).
+ */
+export const FUSED_DECODE_ORT: OrtSettings = { threads: 1, providers: ['cuda', 'webgpu', 'cpu'], memory_arena: false };
 
 export interface EngineChoice {
   engine: 'tfjs' | 'ort';
@@ -57,7 +65,7 @@ export function describeEngine(c: EngineChoice, started?: TrainEngine): string {
 }
 
 export function createTrainEngine(c: EngineChoice, model: ModelDef, opt: OptimizerConfig): TrainEngine {
-  return c.engine === 'ort' ? new OrtEngine(model, opt, { providers: c.ort.providers, intraOpNumThreads: c.ort.threads }) : new TfjsEngine(model, opt);
+  return c.engine === 'ort' ? new OrtEngine(model, opt, { providers: c.ort.providers, intraOpNumThreads: c.ort.threads, memoryArena: c.ort.memory_arena ?? true }) : new TfjsEngine(model, opt);
 }
 
 export function createTowerDecoder(c: EngineChoice, params: ReadonlyMap<string, Float32Array>, shape: TowerShape, specs: ModelDef['specs']): StepDecoder {

@@ -24,6 +24,7 @@ import { CHECKPOINT_FORMAT, type CheckpointInfo, latestCheckpoint, loadCheckpoin
 import { exampleLength, MixSampler, toSegments, type ExamplePools, type ExampleRef } from './finetune-data.js';
 import { FUSED_MODEL_FILE, FUSED_MODEL_FORMAT, fusedModelDef, type FusedModelJson } from './fused.js';
 import { trainLoop } from './loop.js';
+import { dropMetricsAfter } from './pretrain.js';
 import { loadSpeechTokenizer, loadTowerRun, loadTextTokenizer, type TowerRun } from './tower-run.js';
 
 export interface FinetuneOptions {
@@ -59,7 +60,7 @@ export interface FinetuneSummary {
 }
 
 /** Keys a resumed run may change: training longer is the same experiment. */
-const RESUMABLE_CHANGES = ['train.steps', 'train.patience', 'engine', 'backend'];
+const RESUMABLE_CHANGES = ['train.steps', 'train.patience', 'train.select_on', 'engine', 'backend', 'ort'];
 
 const roundUp = (n: number, to: number, cap: number) => Math.min(cap, Math.ceil(n / to) * to);
 
@@ -160,6 +161,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     const b = latestCheckpoint(bestDir);
     if (b) best = { step: readCheckpointInfo(b).step, dev: readCheckpointInfo(b).metrics[cfg.train.select_on] ?? Infinity, since: info.metrics.evals_since_best ?? 0 };
     log.info({ step: startStep, checkpoint: latest }, `resuming from step ${startStep}`);
+    await dropMetricsAfter(run.metricsPath, startStep);
   } else {
     state = initialState(model, initialWeights(cfg, model, towers, sdShape));
   }

@@ -41,7 +41,7 @@ export interface PretrainSummary {
 }
 
 /** Keys a resumed run may change: training longer is the same experiment. */
-const RESUMABLE_CHANGES = ['train.steps', 'engine', 'backend'];
+const RESUMABLE_CHANGES = ['train.steps', 'engine', 'backend', 'ort'];
 
 /**
  * A tower's pretraining stage, for either modality: token sequences (BPE text, or speech units)
@@ -183,7 +183,7 @@ export function unigramPerplexity(train: readonly Int32Array[], dev: readonly In
 }
 
 /** On resume, metrics logged after the checkpoint will be logged again: drop those lines. */
-async function dropMetricsAfter(path: string, step: number): Promise<void> {
+export async function dropMetricsAfter(path: string, step: number): Promise<void> {
   if (!existsSync(path)) return;
   const kept = readFileSync(path, 'utf8')
     .split('\n')

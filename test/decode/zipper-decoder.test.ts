@@ -79,6 +79,13 @@ test('beam search finds the sequence greedy search misses', async () => {
   assert.deepEqual(await beamSearch(model(), 1, [5], 0, { beam: 1 }), [[1, 1, 1, 1, 1]]);
   // Beam: "b <eos>" has probability 0.36; every hypothesis through "a" has at most 0.6 * 0.35.
   assert.deepEqual(await beamSearch(model(), 1, [5], 0, { beam: 3, lengthPenalty: 0 }), [[2]]);
+  // Sampling: the same seed gives the same draw; across seeds both first tokens turn up.
+  const draw = (seed: number) => beamSearch(model(), 1, [5], 0, { beam: 1, sample: { temperature: 1, topK: 0, seed } });
+  assert.deepEqual(await draw(3), await draw(3));
+  const firsts = new Set<number>();
+  for (let seed = 0; seed < 20; seed++) firsts.add((await draw(seed))[0]![0]!);
+  assert.deepEqual([...firsts].sort(), [1, 2]);
+  await assert.rejects(beamSearch(model(), 1, [5], 0, { beam: 2, sample: { temperature: 1, topK: 0, seed: 0 } }), /sampling draws one hypothesis/);
 });
 
 test('single-decoder decoding: cached steps give the tokens full recomputation gives, restricted to the output modality', async () => {

@@ -12,7 +12,7 @@ import type { Request, Response, SlotResize, SlotWrite, WireTensor } from './pro
 // also hides the provider bridge's error line when CUDA's libraries are absent.
 ort.env.logLevel = 'fatal';
 
-const { threads } = workerData as { threads: number };
+const { threads, memoryArena } = workerData as { threads: number; memoryArena: boolean };
 const sessions = new Map<string, ort.InferenceSession>();
 const slots = new Map<string, ort.Tensor>();
 
@@ -33,6 +33,7 @@ async function create(key: string, bytes: Uint8Array, providers: string[]) {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
+        enableCpuMemArena: memoryArena,
         logSeverityLevel: 3,
         logVerbosityLevel: 0,
         // onnxruntime would fuse a residual Add + LayerNormalization into SkipLayerNormalization,
