@@ -41,7 +41,7 @@ function utterances(n: number, seed: number) {
 }
 
 export interface ZipperBench {
-  train: { both_trainable: number; text_frozen: number };
+  train: { both_trainable: number; text_frozen: number; text_frozen_no_arena: number };
   decode: { cached: number; full: number; same_tokens: boolean };
   setup: string;
 }
@@ -51,15 +51,18 @@ export async function zipperBench(o: { steps: number; rounds: number }): Promise
   const batch = zipBatch(utterances(B, 1).map((u, i) => taskExample(u, i % 2 ? 'tts' : 'asr', SP)), { text: 32, speech: 128 }, ['text', 'speech']);
   const tokens = B * (UNITS + WORDS + 4);
   const p0 = initParams(zipperModel(SHAPE, []).specs, 0);
-  const engines = new Map<Freeze, TrainEngine>();
-  for (const f of ['none', 'text'] as Freeze[]) {
+  // Fine-tuning runs without onnxruntime's memory arena (many batch shapes; runner.ts): the third
+  // side measures what that costs.
+  const sides: [string, Freeze, boolean][] = [['none', 'none', true], ['text', 'text', true], ['text-no-arena', 'text', false]];
+  const engines = new Map<string, TrainEngine>();
+  for (const [label, f, memoryArena] of sides) {
     const model = zipperModel(SHAPE, frozenTowers(f));
-    const e = new OrtEngine(model, OPT, { providers: ['cpu'], intraOpNumThreads: 1 });
+    const e = new OrtEngine(model, OPT, { providers: ['cpu'], intraOpNumThreads: 1, memoryArena });
     await e.load(initialState(model, new Map([...p0].map(([k, v]) => [k, v.slice()]))));
     await e.trainStep(batch, 1, LR); // compile + warm up
-    engines.set(f, e);
+    engines.set(label, e);
   }
-  const rates: Record<string, number[]> = { none: [], text: [] };
+  const rates: Record<string, number[]> = { none: [], text: [], 'text-no-arena': [] };
   for (let r = 0; r < o.rounds; r++) {
     for (const [f, e] of engines) {
       const times: number[] = [];
@@ -70,9 +73,10 @@ export async function zipperBench(o: { steps: number; rounds: number }): Promise
       }
       rates[f]!.push(tokens / median(times));
     }
-    log(`  zipper train, round ${r + 1}/${o.rounds} (${loadAverage().split(' ')[0]} load): both trainable ${rates.none!.at(-1)!.toFixed(0)}, text frozen ${rates.text!.at(-1)!.toFixed(0)} tokens/s`);
+    log(`  zipper train, round ${r + 1}/${o.rounds} (${loadAverage().split(' ')[0]} load): both trainable ${rates.none!.at(-1)!.toFixed(0)}, text frozen ${rates.text!.at(-1)!.toFixed(0)}, text frozen without arena ${rates['text-no-arena']!.at(-1)!.toFixed(0)} tokens/s`);
   }
   engines.get('text')!.dispose();
+  engines.get('text-no-arena')!.dispose();
 
   // ASR decoding: 16 utterances of 120 units, 24 new text tokens each (random weights rarely stop early).
   const dec = engines.get('none')!;
@@ -91,7 +95,7 @@ export async function zipperBench(o: { steps: number; rounds: number }): Promise
   }
   dec.dispose();
   const res: ZipperBench = {
-    train: { both_trainable: median(rates.none!), text_frozen: median(rates.text!) },
+    train: { both_trainable: median(rates.none!), text_frozen: median(rates.text!), text_frozen_no_arena: median(rates['text-no-arena']!) },
     decode: { cached: median(dr.cached), full: median(dr.full), same_tokens: JSON.stringify(first.cached) === JSON.stringify(first.full) },
     setup: `two d=128 towers (4 layers, 4 heads), 2 zipped layers, batch ${B} (ASR/TTS half each, ${UNITS} units + ${WORDS} text tokens), ort cpu 1 thread`,
   };
@@ -101,6 +105,7 @@ export async function zipperBench(o: { steps: number; rounds: number }): Promise
     [
       ['train, both towers trainable', res.train.both_trainable, '1.00x'],
       ['train, text tower frozen', res.train.text_frozen, ratio(res.train.text_frozen, res.train.both_trainable)],
+      ['train, text tower frozen, no memory arena (as `zipper fuse` runs)', res.train.text_frozen_no_arena, ratio(res.train.text_frozen_no_arena, res.train.both_trainable)],
       [`ASR greedy decode, KV cache (${B} utterances, ${WORDS} new tokens each)`, res.decode.cached, ratio(res.decode.cached, res.decode.full)],
       ['ASR greedy decode, full recomputation each step', res.decode.full, '1.00x'],
     ],
