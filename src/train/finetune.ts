@@ -4,11 +4,11 @@ import type { FuseConfig } from '../config/fuse-schema.js';
 import type { Modality } from '../config/schema.js';
 import { formatConfig } from '../config/load.js';
 import { hashOf, sha256Hex } from '../config/hash.js';
-import { alignedSubset, hoursOf, loadAligned, type AlignedUtterance } from '../data/aligned.js';
+import { alignedSubset, hoursOf, loadAligned } from '../data/aligned.js';
 import { singleBatch } from '../data/single-batch.js';
 import { loadTextCorpus, splitTrainDev } from '../data/text.js';
-import { targetCount, zipBatch, type Segment, type Specials, type Task } from '../data/zip-batch.js';
-import { initialState, type HostBatch, type ModelDef, type TrainEngine, type TrainState } from '../engine/engine.js';
+import { zipBatch, type Segment, type Specials, type Task } from '../data/zip-batch.js';
+import { initialState, type HostBatch, type ModelDef, type TrainState } from '../engine/engine.js';
 import { chooseEngine, createTrainEngine, describeEngine } from '../engine/select.js';
 import { countParams, initParams } from '../model/params.js';
 import { singleDecoderInit, singleDecoderShape, type SharedVocab } from '../model/single-decoder.js';
@@ -22,6 +22,7 @@ import { readTokenSplit, TOKENS_FILE, type TokensRecord } from '../tokenizers/sp
 import { writeFileAtomic } from '../util/fs.js';
 import { CHECKPOINT_FORMAT, type CheckpointInfo, latestCheckpoint, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from './checkpoint.js';
 import { exampleLength, MixSampler, toSegments, type ExamplePools, type ExampleRef } from './finetune-data.js';
+import { devBatches, gateValues, meanLoss } from './finetune-eval.js';
 import { FUSED_MODEL_FILE, FUSED_MODEL_FORMAT, fusedModelDef, type FusedModelJson } from './fused.js';
 import { trainLoop } from './loop.js';
 import { dropMetricsAfter } from './pretrain.js';
@@ -309,49 +310,4 @@ async function unimodalPools(cfg: FuseConfig, text: TowerRun, tokensDir: string,
     .map((u) => u.units)
     .filter((s) => s.length + 2 <= maxLen.speech);
   return { text: ids, speech };
-}
-
-/**
- * Dev batches of one task, by length; and the same with each utterance's input replaced by the
- * next utterance's (ASR: another's audio; TTS: another's text), for the conditioning gap: how much
- * worse the output is predicted from the wrong input. Near 0 means the model does not listen (or read).
- */
-function devBatches(dev: readonly AlignedUtterance[], task: Task, size: number, sp: Specials, makeBatch: (e: Segment[][]) => HostBatch) {
-  const order = dev.map((u, i) => ({ u, i })).sort((a, b) => a.u.speech.length + a.u.text.length - (b.u.speech.length + b.u.text.length));
-  const matched: HostBatch[] = [];
-  const mismatched: HostBatch[] = [];
-  const shift = (i: number) => dev[(i + 1) % dev.length]!;
-  for (let s = 0; s < order.length; s += size) {
-    const part = order.slice(s, s + size);
-    matched.push(makeBatch(part.map(({ u }) => taskSegments(u, task, sp))));
-    mismatched.push(makeBatch(part.map(({ u, i }) => taskSegments(task === 'asr' ? { text: u.text, speech: shift(i).speech } : { text: shift(i).text, speech: u.speech }, task, sp))));
-  }
-  return { matched, mismatched };
-}
-
-function taskSegments(u: { text: readonly number[]; speech: readonly number[] }, task: Task, sp: Specials): Segment[] {
-  return toSegments({ kind: task, index: 0 }, { aligned: [u as AlignedUtterance], text: [], speech: [] }, sp);
-}
-
-async function meanLoss(engine: TrainEngine, batches: readonly HostBatch[]): Promise<{ loss: number; tokens: number }> {
-  let sum = 0;
-  let n = 0;
-  for (const b of batches) {
-    const w = 'weights' in b ? (b.weights!.data as Float32Array).reduce((a, x) => a + (x > 0 ? 1 : 0), 0) : targetCount(b);
-    sum += (await engine.evalLoss(b)) * w;
-    n += w;
-  }
-  return { loss: sum / n, tokens: n };
-}
-
-/** Mean tanh of each tower's attention and feed-forward gates: how open the zip is. */
-function gateValues(params: ReadonlyMap<string, Float32Array>, z: ZipperShape): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const m of MODALITIES)
-    for (const g of ['attn', 'ff']) {
-      let s = 0;
-      for (let n = 0; n < z.layers; n++) s += Math.tanh(params.get(`zip.${m}.x.${n}.${g}_gate`)![0]!);
-      out[`gate_${m}_${g}`] = s / z.layers;
-    }
-  return out;
 }
