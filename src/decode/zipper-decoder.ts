@@ -29,9 +29,6 @@ export async function decodeZipped(engine: TrainEngine, sp: Specials, prompts: r
   return decodeInTurn(engine, sp, prompts, o, (m, rows) => (o.useCache ? new CachedStep(engine, m, rows, maxLen, cacheNames(o.shape, m)) : new FullStep(engine, m, rows, maxLen)));
 }
 
-/** Row b's sequences in both towers. */
-const sequences = (rows: readonly (readonly Segment[])[]) => rows.map((r) => towerSequences(r));
-
 /**
  * One modality's decoding by full recomputation: hypotheses are whole token lists, the model is run
  * over every one of them at every step.
@@ -88,7 +85,7 @@ class CachedStep implements StepModel {
   ) {}
 
   async start(beams: number): Promise<Float32Array[]> {
-    const seqs = sequences(this.rows).flatMap((s) => Array<Record<Modality, TowerSeq>>(beams).fill(s));
+    const seqs = this.rows.map((r) => towerSequences(r)).flatMap((s) => Array<Record<Modality, TowerSeq>>(beams).fill(s));
     const inputs = inputsFor(seqs, this.m, this.maxLen);
     const S = inputs[`${this.m}_ids`]!.shape[1]!;
     this.len = S;

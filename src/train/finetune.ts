@@ -9,12 +9,11 @@ import { singleBatch } from '../data/single-batch.js';
 import { loadTextCorpus, splitTrainDev } from '../data/text.js';
 import { zipBatch, type Segment, type Specials, type Task } from '../data/zip-batch.js';
 import { initialState, type HostBatch, type ModelDef, type TrainState } from '../engine/engine.js';
-import { chooseEngine, createTrainEngine, describeEngine } from '../engine/select.js';
+import { chooseEngine, createTrainEngine } from '../engine/select.js';
 import { countParams, initParams } from '../model/params.js';
 import { singleDecoderInit, singleDecoderShape, type SharedVocab } from '../model/single-decoder.js';
 import { frozenTowers } from '../model/zipper-model.js';
 import { MODALITIES, type ZipperShape } from '../model/zipper.js';
-import { environmentRecord } from '../run/env.js';
 import { createLogger } from '../run/log.js';
 import { createProgress } from '../run/progress.js';
 import { assertSameConfig, createRunDir, saveResolvedConfig } from '../run/rundir.js';
@@ -25,6 +24,7 @@ import { exampleLength, MixSampler, toSegments, type ExamplePools, type ExampleR
 import { devBatches, gateValues, meanLoss } from './finetune-eval.js';
 import { FUSED_MODEL_FILE, FUSED_MODEL_FORMAT, fusedModelDef, type FusedModelJson } from './fused.js';
 import { trainLoop } from './loop.js';
+import { recordEngine, stopOnSignal } from './stage.js';
 import { dropMetricsAfter } from './pretrain.js';
 import { loadSpeechTokenizer, loadTowerRun, loadTextTokenizer, type TowerRun } from './tower-run.js';
 
@@ -167,10 +167,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     state = initialState(model, initialWeights(cfg, model, towers, sdShape));
   }
   await engine.load(state);
-  const device = { engine: choice.engine, device: engine.device, backend_attempts: choice.backend?.attempts, provider_attempts: engine.providerAttempts };
-  log.info(device, describeEngine(choice, engine));
-  const envFile = o.resume && existsSync(run.envPath) ? join(run.dir, `env.resume-${Date.now()}.json`) : run.envPath;
-  await writeFileAtomic(envFile, JSON.stringify(environmentRecord({ ...device, engine_reason: describeEngine(choice, engine), seed: cfg.seed, data: dataInfo }), null, 2) + '\n');
+  const device = await recordEngine(run, log, choice, engine, o.resume, { seed: cfg.seed, data: dataInfo });
   const nParams = countParams(model.specs);
   const nTrainable = countParams(model.specs.filter((s) => model.trainable(s.name)));
   log.info({ params: nParams, trainable: nTrainable, frozen }, `${cfg.architecture}: ${(nParams / 1e6).toFixed(2)}M parameters, ${(nTrainable / 1e6).toFixed(2)}M trainable`);
@@ -221,14 +218,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     metrics,
   });
 
-  let stopSignal = false;
-  const onSignal = (sig: string) => {
-    if (stopSignal) process.exit(130);
-    stopSignal = true;
-    log.warn({ signal: sig }, 'stopping after this step with a checkpoint (press again to quit at once)');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const signals = stopOnSignal(log);
   const progress = createProgress(cfg.train.steps, `fuse ${cfg.architecture}`, o.progress === undefined ? {} : { enabled: o.progress });
   let result;
   try {
@@ -243,14 +233,13 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
       metricsPath: run.metricsPath,
       log,
       progress,
-      stopRequested: () => stopSignal,
+      stopRequested: signals.requested,
       checkpoint: async (step, st, metrics) => {
         await saveCheckpoint(run.checkpointsDir, st, model, checkpointInfo(step, { ...metrics, evals_since_best: best.since }), extraFiles, cfg.train.keep_checkpoints);
       },
     });
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    signals.release();
     progress.stop();
     engine.dispose();
   }

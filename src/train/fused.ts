@@ -9,7 +9,7 @@ import { zipperModel } from '../model/zipper-model.js';
 import type { ZipperShape } from '../model/zipper.js';
 import type { TextTokenizer } from '../tokenizers/text.js';
 import type { SpeechTokenizer } from '../tokenizers/speech/tokenizer.js';
-import { latestCheckpoint, loadCheckpoint, readCheckpointInfo } from './checkpoint.js';
+import { latestCheckpoint, loadCheckpoint } from './checkpoint.js';
 import { loadSpeechTokenizer, loadTextTokenizer } from './tower-run.js';
 
 /**
@@ -67,5 +67,5 @@ export function loadFusedRun(path: string, which: 'best' | 'latest' = 'best'): F
   if (json.format !== FUSED_MODEL_FORMAT) throw new Error(`${file}: format ${JSON.stringify(json.format)}, this zipper reads ${FUSED_MODEL_FORMAT}`);
   const model = fusedModelDef(json);
   const { state, info } = loadCheckpoint(dir, model, false);
-  return { checkpoint: dir, step: info.step ?? readCheckpointInfo(dir).step, json, model, params: state.params, text: loadTextTokenizer(dir), speech: loadSpeechTokenizer(dir) };
+  return { checkpoint: dir, step: info.step, json, model, params: state.params, text: loadTextTokenizer(dir), speech: loadSpeechTokenizer(dir) };
 }

@@ -6,16 +6,16 @@ import { formatConfig } from '../config/load.js';
 import { speechCorpus, textCorpus } from '../data/tower-corpus.js';
 import { EpochSampler, lmBatch, packWindows } from '../data/lm.js';
 import { initialState, type HostBatch, type TrainState } from '../engine/engine.js';
-import { chooseEngine, createTrainEngine, describeEngine } from '../engine/select.js';
+import { chooseEngine, createTrainEngine } from '../engine/select.js';
 import { countParams, initParams } from '../model/params.js';
 import { towerModel } from '../model/tower.js';
-import { environmentRecord } from '../run/env.js';
 import { createLogger } from '../run/log.js';
 import { createProgress } from '../run/progress.js';
 import { assertSameConfig, createRunDir, saveResolvedConfig } from '../run/rundir.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { CHECKPOINT_FORMAT, latestCheckpoint, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from './checkpoint.js';
 import { trainLoop } from './loop.js';
+import { recordEngine, stopOnSignal } from './stage.js';
 
 export interface PretrainOptions {
   cfg: PretrainConfig;
@@ -88,10 +88,7 @@ export async function pretrainTower(o: PretrainOptions): Promise<PretrainSummary
   }
   await engine.load(state);
   // Logged after load: the ONNX engine knows its execution provider once its worker has started.
-  const device = { engine: choice.engine, device: engine.device, backend_attempts: choice.backend?.attempts, provider_attempts: engine.providerAttempts };
-  log.info(device, describeEngine(choice, engine));
-  const envFile = o.resume && existsSync(run.envPath) ? join(run.dir, `env.resume-${Date.now()}.json`) : run.envPath;
-  await writeFileAtomic(envFile, JSON.stringify(environmentRecord({ ...device, engine_reason: describeEngine(choice, engine), seed: cfg.seed }), null, 2) + '\n');
+  const device = await recordEngine(run, log, choice, engine, o.resume, { seed: cfg.seed });
 
   const nParams = countParams(model.specs);
   if (startStep >= cfg.train.steps) log.info({ step: startStep }, `already finished (${startStep} of ${cfg.train.steps} steps): nothing to do`);
@@ -100,14 +97,7 @@ export async function pretrainTower(o: PretrainOptions): Promise<PretrainSummary
   const devBatches: HostBatch[] = [];
   for (let i = 0; i + rows <= devWin.length && devBatches.length < cfg.train.eval_batches; i += rows) devBatches.push(lmBatch(devWin.slice(i, i + rows)));
 
-  let stop = false;
-  const onSignal = (sig: string) => {
-    if (stop) process.exit(130);
-    stop = true;
-    log.warn({ signal: sig }, 'stopping after this step with a checkpoint (press again to quit at once)');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const signals = stopOnSignal(log);
   const progress = createProgress(cfg.train.steps, `pretrain ${cfg.modality}`, o.progress === undefined ? {} : { enabled: o.progress });
   const extraFiles = { ...corpus.files, 'config.yaml': formatConfig(cfg) };
   let result;
@@ -122,7 +112,7 @@ export async function pretrainTower(o: PretrainOptions): Promise<PretrainSummary
       metricsPath: run.metricsPath,
       log,
       progress,
-      stopRequested: () => stop,
+      stopRequested: signals.requested,
       checkpoint: async (step, st, metrics) => {
         const pos = sampler.position(step);
         await saveCheckpoint(
@@ -136,8 +126,7 @@ export async function pretrainTower(o: PretrainOptions): Promise<PretrainSummary
       },
     });
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    signals.release();
     progress.stop();
     engine.dispose();
   }

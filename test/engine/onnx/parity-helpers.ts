@@ -1,4 +1,7 @@
+import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
+import { initialState } from '../../../src/engine/engine.js';
+import { OrtEngine } from '../../../src/engine/onnx/ort-engine.js';
 import type { HostBatch, ModelDef } from '../../../src/engine/engine.js';
 import { tfjsOps } from '../../../src/engine/tfjs-ops.js';
 import { toTensors } from '../../../src/engine/tfjs-engine.js';
@@ -56,3 +59,26 @@ export function maxAbs(ts: Iterable<ArrayLike<number>>): number {
 
 /** Parameters whose exact gradient is zero: Adam turns their noise into +-lr steps, differently per engine. */
 export const zeroGradient = (name: string) => /attn\.k_proj\.bias$/.test(name);
+
+/**
+ * The ONNX engine's loss and every gradient against tfjs's for one batch: the loss within 1e-5
+ * relative, the same parameter names, and each gradient within `tol` relative (zero-gradient
+ * parameters against the largest gradient). Returns both sides and the worst difference.
+ */
+export async function assertOrtGradientsMatch(model: ModelDef, p0: Map<string, Float32Array>, batch: HostBatch, tol: number) {
+  const ref = tfjsGradients(model, p0, batch);
+  const eng = new OrtEngine(model, { betas: [0.9, 0.99], eps: 1e-8, weightDecay: 0, clipNorm: 1 }, { providers: ['cpu'] });
+  await eng.load(initialState(model, copyParams(p0)));
+  const got = await eng.gradients(batch);
+  eng.dispose();
+  assert.ok(Math.abs(got.loss - ref.loss) <= 1e-5 * ref.loss, `loss ${got.loss} vs ${ref.loss}`);
+  assert.deepEqual([...got.grads.keys()].sort(), [...ref.grads.keys()].sort());
+  const scale = maxAbs(ref.grads.values());
+  let worst = 0;
+  for (const [name, g] of ref.grads) {
+    const r = relDiff(got.grads.get(name)!, g, zeroGradient(name) ? scale : 1e-12);
+    worst = Math.max(worst, r);
+    assert.ok(r <= tol, `${name}: relative gradient difference ${r}`);
+  }
+  return { got, ref, worst };
+}

@@ -7,7 +7,7 @@ import { initParams } from '../../../src/model/params.js';
 import { frozenTowers, zipperModel, type Freeze } from '../../../src/model/zipper-model.js';
 import { useCpu } from '../../helpers.js';
 import { tinyZipBatch, tinyZipper } from '../../model/zipper-fixture.js';
-import { copyParams, maxAbs, relDiff, tfjsGradients, zeroGradient } from './parity-helpers.js';
+import { assertOrtGradientsMatch, copyParams, maxAbs, zeroGradient } from './parity-helpers.js';
 
 const OPT = { betas: [0.9, 0.99] as const, eps: 1e-8, weightDecay: 0, clipNorm: 1.0 };
 
@@ -16,19 +16,7 @@ test('ort engine: zipper loss and every gradient equal tfjs\'s (ASR and TTS rows
   const model = zipperModel(tinyZipper(), []);
   const p0 = initParams(model.specs, 11);
   const batch = tinyZipBatch(4);
-  const ref = tfjsGradients(model, p0, batch);
-  const eng = new OrtEngine(model, OPT, { providers: ['cpu'] });
-  await eng.load(initialState(model, copyParams(p0)));
-  const got = await eng.gradients(batch);
-  eng.dispose();
-  assert.ok(Math.abs(got.loss - ref.loss) <= 1e-5 * ref.loss, `loss ${got.loss} vs ${ref.loss}`);
-  const scale = maxAbs(ref.grads.values());
-  let worst = 0;
-  for (const [name, g] of ref.grads) {
-    const r = relDiff(got.grads.get(name)!, g, zeroGradient(name) ? scale : 1e-12);
-    worst = Math.max(worst, r);
-    assert.ok(r <= 1e-4, `${name}: relative gradient difference ${r}`);
-  }
+  const { got, ref, worst } = await assertOrtGradientsMatch(model, p0, batch, 1e-4);
   // The gates and the cross-attention get gradient (the gates start open in this fixture).
   for (const n of ['zip.text.x.0.attn_gate', 'zip.speech.x.1.ff_gate', 'zip.text.x.1.attn.q_proj.weight']) assert.ok(maxAbs([ref.grads.get(n)!]) > 0, `${n} has no gradient`);
   console.log(`# zipper: loss ${got.loss} vs ${ref.loss}; worst gradient relative difference ${worst.toExponential(2)}`);
