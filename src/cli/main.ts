@@ -8,6 +8,7 @@ import { addTokenize } from './tokenize.js';
 import { addUnitsToWav } from './units-to-wav.js';
 import { addFuse } from './fuse.js';
 import { addEval } from './eval.js';
+import { addAblate } from './ablate.js';
 import { ConfigError } from '../config/load.js';
 
 /** The zipper command line: a thin shell that resolves configs and calls stages. */
@@ -24,6 +25,7 @@ addTokenize(program);
 addUnitsToWav(program);
 addFuse(program);
 addEval(program);
+addAblate(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // User errors (bad config, bad file, diverged run) print a message, not a stack.
