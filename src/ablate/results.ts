@@ -24,6 +24,8 @@ export interface CellResult {
   run: string;
   /** done: every stage of the cell finished; otherwise what is missing. */
   status: 'done' | 'failed' | 'missing';
+  /** Engine and device the cell fine-tuned on (from its summary), e.g. ort/cpu. */
+  engine?: string;
   problem?: string;
   columns: Record<string, number | null>;
   /** p-values against the table's baseline, per paired column. */
@@ -66,7 +68,7 @@ export function columnsOf(study: Study): Column[] {
 }
 
 /** Per-utterance errors behind a paired column, for the test against the baseline. */
-function cellFigures(cell: Cell, outcomes: Map<string, Outcome>): { columns: Record<string, number | null>; per: Record<string, PerUtt>; status: CellResult['status']; problem?: string } {
+function cellFigures(cell: Cell, outcomes: Map<string, Outcome>): { columns: Record<string, number | null>; per: Record<string, PerUtt>; status: CellResult['status']; problem?: string; engine?: string } {
   const columns: Record<string, number | null> = {};
   const per: Record<string, PerUtt> = {};
   const stages = [cell.fuse, cell.asr, cell.tts].filter((s) => s !== undefined);
@@ -93,18 +95,20 @@ function cellFigures(cell: Cell, outcomes: Map<string, Outcome>): { columns: Rec
     columns['tts.wer_gold'] = r ? pct(r.wer_gold) : null;
     columns['tts.wer_target'] = r ? pct(r.wer_target) : null;
     if (r) {
-      const pu = r.per_utterance as { id: string; errors_gold: number; errors_target: number }[];
+      const pu = r.per_utterance as { id: string; errors_gold: number; errors_target: number | null }[];
       per['tts.wer_gold'] = pu.map((u) => ({ id: u.id, errors: u.errors_gold }));
-      per['tts.wer_target'] = pu.map((u) => ({ id: u.id, errors: u.errors_target }));
+      // A judge that heard nothing in the gold units leaves no target to test against (null).
+      if (pu.every((u) => typeof u.errors_target === 'number')) per['tts.wer_target'] = pu.map((u) => ({ id: u.id, errors: u.errors_target! }));
     }
   }
+  const engine = typeof summary?.engine === 'string' ? summary.engine : undefined;
   const complete = stages.every((s) => s.done());
-  if (complete) return { columns, per, status: 'done' };
+  if (complete) return { columns, per, status: 'done', engine };
   if (failed) {
     const o = failed.o!;
-    return { columns, per, status: 'failed', problem: o.state === 'failed' ? `${failed.s.id} failed (log: ${o.log})` : `${failed.s.id} ${o.state === 'skipped' ? o.reason : ''}` };
+    return { columns, per, engine, status: 'failed', problem: o.state === 'failed' ? `${failed.s.id} failed (log: ${o.log})` : `${failed.s.id} ${o.state === 'skipped' ? o.reason : ''}` };
   }
-  return { columns, per, status: 'missing', problem: `not run: ${stages.filter((s) => !s.done()).map((s) => s.id).join(', ')}` };
+  return { columns, per, engine, status: 'missing', problem: `not run: ${stages.filter((s) => !s.done()).map((s) => s.id).join(', ')}` };
 }
 
 export function gatherResults(study: Study, graph: StudyGraph, outcomes: Map<string, Outcome>): TableResult[] {
@@ -121,7 +125,7 @@ export function gatherResults(study: Study, graph: StudyGraph, outcomes: Map<str
           if (a && b) p[c.key] = wilcoxonSignedRank(...pairById(a, b, `table ${t.name}, ${c.key}: ${f.cell.label} vs ${base.cell.label}`)).pValue;
         }
       }
-      return { table: t.name, label: f.cell.label, values: f.cell.values, run: relative(study.results, f.cell.fuse.dir), status: f.status, problem: f.problem, columns: f.columns, p };
+      return { table: t.name, label: f.cell.label, values: f.cell.values, run: relative(study.results, f.cell.fuse.dir), status: f.status, engine: f.engine, problem: f.problem, columns: f.columns, p };
     });
     const tts = figs.map((f) => f.cell.tts).find((s) => s?.done());
     let oracle: TableResult['oracle'];

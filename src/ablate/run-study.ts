@@ -59,11 +59,11 @@ export async function runStudy(study: Study, o: AblateOptions): Promise<AblateSu
     const executor = o.executor ?? new LocalExecutor({ workers: o.workers ?? study.cfg.workers, logs: join(study.cfg.cache, 'logs') });
     o.log(`study ${study.cfg.name}: ${total} stages (${graph.cells.length} cells), results -> ${study.results}`);
     outcomes = await executor.run(graph.stages, {
-      start: (s) => o.log(`${clock()}  [${finished}/${total}] start   ${describe(s)}`),
+      start: (s) => o.log(`${clock()}  [${finished}/${total}] ${'start'.padEnd(16)} ${describe(s)}`),
       finish: (s, out) => {
         finished++;
         const what = out.state === 'done' ? `done in ${out.seconds.toFixed(0)} s` : out.state === 'cached' ? 'cached' : out.state === 'failed' ? `FAILED (exit ${out.code ?? out.signal}; log ${out.log})` : `skipped: ${out.reason}`;
-        if (out.state !== 'cached') o.log(`${clock()}  [${finished}/${total}] ${what.padEnd(7)} ${describe(s)}`);
+        if (out.state !== 'cached') o.log(`${clock()}  [${finished}/${total}] ${what.padEnd(16)} ${describe(s)}`);
       },
     });
   }

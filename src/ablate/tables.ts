@@ -3,6 +3,7 @@
 // one: it goes to results.partial.* and says which cells are missing.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { EnvironmentRecord } from '../run/env.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { columnsOf, isComplete, type TableResult } from './results.js';
 import { formatValue, type Study } from './study.js';
@@ -30,6 +31,8 @@ export function markdown(study: Study, tables: readonly TableResult[], rec: Tabl
   const out: string[] = [`# ${study.cfg.name}${rec.complete ? '' : ' (PARTIAL: some cells are missing)'}`, ''];
   if (study.cfg.description) out.push(study.cfg.description.trim(), '');
   out.push(`Made by \`${rec.command}\` on ${rec.date}.`, '');
+  const e = rec.environment as Partial<EnvironmentRecord>;
+  if (e.node) out.push(`Environment: ${e.toolkit ? `${e.toolkit.name} ${e.toolkit.version}, ` : ''}git ${e.git ? `${e.git.commit.slice(0, 12)}${e.git.dirty ? ' (dirty)' : ''}` : 'unknown'}, node ${e.node}, ${e.cpu?.model ?? '?'} x${e.cpu?.cores ?? '?'}, ${e.memory_gb ?? '?'} GB.`, '');
   for (const t of tables) {
     out.push(`## ${t.title || t.name}`, '');
     const keys = valueKeys(t);
@@ -48,7 +51,7 @@ export function markdown(study: Study, tables: readonly TableResult[], rec: Tabl
     if (t.baseline) out.push(`\\* p < ${ALPHA} against ${t.baseline} (Wilcoxon signed-rank, two-sided, on per-utterance word errors).`, '');
     const missing = t.cells.filter((c) => c.status !== 'done');
     if (missing.length) out.push('Missing cells:', ...missing.map((c) => `- ${c.label}: ${c.status}${c.problem ? ` (${c.problem})` : ''}`), '');
-    out.push('Runs:', ...t.cells.map((c) => `- ${c.label}: \`${c.run}\``), '');
+    out.push('Runs:', ...t.cells.map((c) => `- ${c.label}: \`${c.run}\`${c.engine ? ` (${c.engine})` : ''}`), '');
   }
   return out.join('\n');
 }

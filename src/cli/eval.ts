@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { evalAsrSplit } from '../eval/asr.js';
+import { evalTtsSplit, planTtsEval } from '../eval/tts.js';
 import { chooseEngine, describeEngine, FUSED_DECODE_ORT, type EngineRequest } from '../engine/select.js';
-import { loadFusedRun } from '../train/fused.js';
+import { loadFusedRun, type FusedRun } from '../train/fused.js';
 
 export function addEval(program: Command): void {
   const ev = program.command('eval').description('evaluate a fine-tuned model');
@@ -34,6 +35,52 @@ export function addEval(program: Command): void {
         rows.push(`| ${split} | ${r.utterances} | ${(r.wer * 100).toFixed(2)} | ${(r.cer * 100).toFixed(2)} | ${k.substitutions} | ${k.deletions} | ${k.insertions} | ${k.refWords} | ${r.too_long} | ${r.seconds.toFixed(0)} |`);
         console.error(`${split}: WER ${(r.wer * 100).toFixed(2)}% -> ${out}`);
       }
+      process.stdout.write(rows.join('\n') + '\n');
+    });
+  ev.command('tts')
+    .description('TTS word error rate on a LibriTTS-layout split through a judge (zipper judge train): against the gold transcript, against the judge\'s transcript of the gold units, and the judge\'s own (oracle)')
+    .requiredOption('-r, --run <dir>', 'the model under test: a `zipper fuse` run folder (its best checkpoint) or a checkpoint folder')
+    .requiredOption('-j, --judge <dir>', 'the judge: a `zipper judge train` run folder')
+    .option('--split <name>', 'split: <corpus>/manifests/libritts-<split>.jsonl', 'test-clean')
+    .option('--corpus <dir>', 'corpus root with manifests/', 'data/synth')
+    .option('--limit <n>', 'score at most n utterances (a fixed seeded choice)', (v) => parseInt(v, 10))
+    .option('--beam <n>', 'beam size of both models (1: greedy)', (v) => parseInt(v, 10), 1)
+    .option('--batch <n>', 'utterances decoded together', (v) => parseInt(v, 10), 16)
+    .option('--normalizer <name>', 'librispeech | none', 'librispeech')
+    .option('--checkpoint <which>', 'the model under test: best (by dev loss) or latest (the judge: its best)', 'best')
+    .option('-o, --out <dir>', 'results go to <dir>/<split> (default: <run>/eval/tts-<checkpoint>-beam<n>/<split>)')
+    .option('--any-judge', 'accept a --judge that zipper judge train did not make (a warning is printed)')
+    .option('--engine <engine>', 'auto | tfjs | ort', 'auto')
+    .option('--backend <backend>', 'auto | tensorflow | webgpu | wasm | cpu', 'auto')
+    .action(async (o) => {
+      if (o.normalizer !== 'librispeech' && o.normalizer !== 'none') throw new Error(`--normalizer ${o.normalizer}: expected librispeech or none`);
+      if (o.checkpoint !== 'best' && o.checkpoint !== 'latest') throw new Error(`--checkpoint ${o.checkpoint}: expected best or latest`);
+      for (const k of ['limit', 'beam', 'batch'] as const) if (o[k] !== undefined && !(o[k] >= 1)) throw new Error(`--${k}: expected a positive integer`);
+      const named = (flag: string, path: string, which: 'best' | 'latest'): { path: string; run: FusedRun } => {
+        try {
+          return { path, run: loadFusedRun(path, which) };
+        } catch (e) {
+          throw new Error(`${flag} ${path}: ${(e as Error).message}`);
+        }
+      };
+      const split: string = o.split;
+      const out = o.out ? join(o.out, split) : join(o.run, 'eval', `tts-${o.checkpoint}-beam${o.beam}`, split);
+      // Every input is read and checked (and the gold units encoded) before an engine starts.
+      const plan = await planTtsEval(named('--run', o.run, o.checkpoint), named('--judge', o.judge, 'best'), {
+        corpus: o.corpus, split, limit: o.limit, beam: o.beam, batch: o.batch, normalizer: o.normalizer, out, anyJudge: Boolean(o.anyJudge), log: (l) => console.error(l),
+      });
+      const choice = await chooseEngine(o.engine as EngineRequest, o.backend, FUSED_DECODE_ORT);
+      console.error(`${describeEngine(choice)}; ${plan.subject.run.json.architecture} ${plan.subject.run.checkpoint} (step ${plan.subject.run.step}), judged by ${plan.judge.run.checkpoint} (step ${plan.judge.run.step}); ${plan.utts.length} utterances of ${plan.manifest}`);
+      const r = await evalTtsSplit(plan, choice);
+      const pct = (x: number | null) => (x === null ? '-' : (x * 100).toFixed(2));
+      const u = r.units;
+      console.error(`units per utterance: synthesized ${u.synth_mean.toFixed(1)}, gold ${u.gold_mean.toFixed(1)} (x${u.ratio.toFixed(2)}; longest ${u.synth_max}); too long: ${r.too_long.text} texts, ${r.too_long.synthesized} synthesized, ${r.too_long.gold} gold -> ${out}`);
+      const rows = [
+        `| ${split} (${r.utterances} utterances) | WER vs gold % | WER vs target % | CER vs gold % |`,
+        '|---|---|---|---|',
+        `| system | ${pct(r.wer_gold)} | ${pct(r.wer_target)} | ${pct(r.cer_gold)} |`,
+        `| oracle (judge on gold) | ${pct(r.wer_oracle)} | - | - |`,
+      ];
       process.stdout.write(rows.join('\n') + '\n');
     });
 }

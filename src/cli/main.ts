@@ -8,6 +8,7 @@ import { addTokenize } from './tokenize.js';
 import { addUnitsToWav } from './units-to-wav.js';
 import { addFuse } from './fuse.js';
 import { addEval } from './eval.js';
+import { addJudge } from './judge.js';
 import { addAblate } from './ablate.js';
 import { ConfigError } from '../config/load.js';
 
@@ -25,6 +26,7 @@ addTokenize(program);
 addUnitsToWav(program);
 addFuse(program);
 addEval(program);
+addJudge(program);
 addAblate(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -69,10 +69,12 @@ export class FusedDecoder {
     for (let s = 0; s < order.length; s += o.batch) {
       const idx = order.slice(s, s + o.batch);
       const prompts = idx.map((i) => [{ modality: from, tokens: wrap(from, inputs[i]!, sp), target: false }]);
+      // Every row is padded to the batch's longest prompt, so the room left is that prompt's.
+      const room = this.room(to, Math.max(...prompts.map((p) => p[0]!.tokens.length)));
       const got = await this.decode(prompts, {
         ...o,
         outputs: [to],
-        maxNew: (_m, p) => Math.min(Math.floor(lim.base + lim.perInput * (p[0]!.tokens.length - 2)), this.room(to, p[0]!.tokens.length)),
+        maxNew: (_m, p) => Math.min(Math.floor(lim.base + lim.perInput * (p[0]!.tokens.length - 2)), room),
       });
       idx.forEach((i, k) => (out[i] = got[k]![to]!));
     }

@@ -4,11 +4,12 @@ import { alignedSubset } from '../data/aligned.js';
 import { readManifest } from '../data/manifest.js';
 import { FusedDecoder } from '../decode/fused-decoder.js';
 import type { EngineChoice } from '../engine/select.js';
-import type { FusedRun } from '../train/fused.js';
+import type { Modality } from '../config/schema.js';
+import type { FusedModelJson, FusedRun } from '../train/fused.js';
 import { manifestPath, readTokenSplit } from '../tokenizers/speech/tokenize.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Normalizer } from './normalize.js';
-import { charErrorRate, formatAlignment, wordErrorRate, type EditCounts } from './wer.js';
+import { charErrorRate, formatAlignment, wordErrorRate, type AlignOp, type EditCounts } from './wer.js';
 
 /**
  * ASR evaluation of a fine-tuned model on LibriSpeech-layout splits: the split's speech units (from
@@ -17,7 +18,7 @@ import { charErrorRate, formatAlignment, wordErrorRate, type EditCounts } from '
  * (as icefall's recogs-*.txt and errs-*.txt). An utterance longer than the speech tower can read
  * is not dropped: it is scored with an empty hypothesis (all deletions) and counted.
  */
-const TEXT_ROOM = 64;
+export const TEXT_ROOM = 64;
 
 export interface AsrEvalOptions {
   corpus: string;
@@ -53,11 +54,8 @@ export async function evalAsrSplit(run: FusedRun, choice: EngineChoice, o: AsrEv
   const refs = new Map(readManifest(manifestPath(o.corpus, o.split)).map((u) => [u.id, u.text]));
   let utts = readTokenSplit(o.tokens, o.split).filter((u) => refs.has(u.id));
   if (!utts.length) throw new Error(`split ${o.split}: no utterance has both units in ${o.tokens} and a transcript in ${manifestPath(o.corpus, o.split)}`);
-  if (o.limit && o.limit < utts.length) utts = alignedSubset(utts, o.limit / utts.length, 0);
-  const j = run.json;
-  // Units (without <boa>/<eoa>) a model can read: the speech tower's positions, or the single
-  // decoder's less room for a transcript of TEXT_ROOM tokens.
-  const room = j.architecture === 'zipper' ? j.zipper!.speech.max_len - 2 : j.single!.shape.max_len - 3 - TEXT_ROOM;
+  utts = evalSubset(utts, o.limit);
+  const room = inputRoom(run.json, 'speech');
   const fits = utts.filter((u) => u.units.length <= room);
   const dec = await FusedDecoder.open(run, choice);
   let hyps: Map<string, string>;
@@ -88,17 +86,50 @@ export async function evalAsrSplit(run: FusedRun, choice: EngineChoice, o: AsrEv
     seconds: (performance.now() - t0) / 1000,
     per_utterance: per,
   };
-  mkdirSync(o.out, { recursive: true });
-  await writeFileAtomic(join(o.out, 'recogs.txt'), pairs.map((p) => `${p.id}\tref=${p.ref}\n${p.id}\thyp=${p.hyp}\n`).join(''));
-  await writeFileAtomic(
-    join(o.out, 'errs.txt'),
-    pairs
-      .map((p, i) => {
-        const k = w.perUtterance[i]!.counts;
-        return `${p.id}: ${k.substitutions} sub, ${k.deletions} del, ${k.insertions} ins of ${k.refWords}\n${formatAlignment(w.perUtterance[i]!.ops)}\n`;
-      })
-      .join('\n'),
+  await writeEvalFiles(
+    o.out,
+    pairs.map((p) => ({ id: p.id, fields: { ref: p.ref, hyp: p.hyp } })),
+    pairs.map((p, i) => ({ head: p.id, ...w.perUtterance[i]! })),
+    result,
   );
-  await writeFileAtomic(join(o.out, 'summary.json'), JSON.stringify(result, null, 2) + '\n');
   return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared with the TTS evaluation (tts.ts): which utterances, how long an input fits, what is written.
+
+/** At most `limit` utterances, a fixed seeded choice (the same for every model scored). */
+export function evalSubset<T extends { id: string }>(utts: readonly T[], limit: number | undefined): T[] {
+  return limit && limit < utts.length ? alignedSubset(utts, limit / utts.length, 0) : [...utts];
+}
+
+/**
+ * Input tokens (without begin/end tokens) a model can read: its tower's positions for the zipper.
+ * The single decoder shares its positions between input and output, so an ASR input leaves room for
+ * a transcript of TEXT_ROOM tokens, and a TTS input is a transcript of at most that (the rest is
+ * the speech's).
+ */
+export function inputRoom(j: FusedModelJson, from: Modality): number {
+  if (j.architecture === 'zipper') return j.zipper![from].max_len - 2;
+  return from === 'speech' ? j.single!.shape.max_len - 3 - TEXT_ROOM : TEXT_ROOM - 2;
+}
+
+/**
+ * recogs.txt (a `<id>\t<name>=<text>` line per field), errs.txt (one sclite-style alignment per
+ * entry, headed by its counts) and summary.json, each written atomically; the summary last, so
+ * that its presence means the evaluation finished.
+ */
+export async function writeEvalFiles(
+  out: string,
+  recogs: readonly { id: string; fields: Record<string, string> }[],
+  errs: readonly { head: string; counts: EditCounts; ops: readonly AlignOp[] }[],
+  summary: unknown,
+): Promise<void> {
+  mkdirSync(out, { recursive: true });
+  await writeFileAtomic(join(out, 'recogs.txt'), recogs.map((r) => Object.entries(r.fields).map(([k, v]) => `${r.id}\t${k}=${v}\n`).join('')).join(''));
+  await writeFileAtomic(
+    join(out, 'errs.txt'),
+    errs.map((e) => `${e.head}: ${e.counts.substitutions} sub, ${e.counts.deletions} del, ${e.counts.insertions} ins of ${e.counts.refWords}\n${formatAlignment(e.ops)}\n`).join('\n'),
+  );
+  await writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 }
