@@ -106,7 +106,7 @@ function cellFigures(cell: Cell, outcomes: Map<string, Outcome>): { columns: Rec
   if (complete) return { columns, per, status: 'done', engine };
   if (failed) {
     const o = failed.o!;
-    return { columns, per, engine, status: 'failed', problem: o.state === 'failed' ? `${failed.s.id} failed (log: ${o.log})` : `${failed.s.id} ${o.state === 'skipped' ? o.reason : ''}` };
+    return { columns, per, engine, status: 'failed', problem: o.state === 'failed' ? `${failed.s.id} failed (log: ${o.log})` : `${failed.s.id} skipped: ${o.state === 'skipped' ? o.reason : ''}` };
   }
   return { columns, per, engine, status: 'missing', problem: `not run: ${stages.filter((s) => !s.done()).map((s) => s.id).join(', ')}` };
 }

@@ -40,8 +40,9 @@ export function markdown(study: Study, tables: readonly TableResult[], rec: Tabl
     out.push(`|${'---|'.repeat(1 + keys.length + cols.length)}`);
     for (const c of t.cells) {
       const mark = (k: string) => (c.p[k] !== undefined && c.p[k]! < ALPHA ? '*' : '');
-      const figs = c.status === 'done' ? cols.map((col) => fmt(c.columns[col.key], col.digits) + mark(col.key)) : cols.map(() => c.status);
-      out.push(`| ${c.label}${c.label === t.baseline ? ' (baseline)' : ''} | ${keys.map((k) => (k in c.values ? formatValue(c.values[k]) : '')).join(' | ')} | ${figs.join(' | ')} |`);
+      // A cell with a stage missing still shows the figures it has (the rest are "-").
+      const figs = cols.map((col) => fmt(c.columns[col.key], col.digits) + mark(col.key));
+      out.push(`| ${c.label}${c.label === t.baseline ? ' (baseline)' : ''}${c.status === 'done' ? '' : ` (${c.status})`} | ${keys.map((k) => (k in c.values ? formatValue(c.values[k]) : '')).join(' | ')} | ${figs.join(' | ')} |`);
     }
     if (t.oracle) {
       const figs = cols.map((col) => (col.key === 'tts.wer_gold' ? fmt(t.oracle!.wer_gold, col.digits) : col.key === 'tts.wer_target' ? '0.0' : '-'));
