@@ -68,7 +68,7 @@ export function columnsOf(study: Study): Column[] {
 }
 
 /** Per-utterance errors behind a paired column, for the test against the baseline. */
-function cellFigures(cell: Cell, outcomes: Map<string, Outcome>): { columns: Record<string, number | null>; per: Record<string, PerUtt>; status: CellResult['status']; problem?: string; engine?: string } {
+function cellFigures(study: Study, cell: Cell, outcomes: Map<string, Outcome>): { columns: Record<string, number | null>; per: Record<string, PerUtt>; status: CellResult['status']; problem?: string; engine?: string } {
   const columns: Record<string, number | null> = {};
   const per: Record<string, PerUtt> = {};
   const stages = [cell.fuse, cell.asr, cell.tts].filter((s) => s !== undefined);
@@ -81,8 +81,7 @@ function cellFigures(cell: Cell, outcomes: Map<string, Outcome>): { columns: Rec
     for (const k of ['dev_asr_loss', 'gap_asr', 'dev_tts_loss', 'gap_tts']) columns[k] = num(m[k]);
   }
   if (cell.asr) {
-    const splits = (cell.asr.args[cell.asr.args.indexOf('--splits') + 1] ?? '').split(',');
-    for (const s of splits) {
+    for (const s of study.cfg.eval.asr!.splits) {
       const r = readJson(join(cell.asr.dir, s, 'summary.json'));
       columns[`wer.${s}`] = r ? pct(r.wer) : null;
       columns[`cer.${s}`] = r ? pct(r.cer) : null;
@@ -90,8 +89,7 @@ function cellFigures(cell: Cell, outcomes: Map<string, Outcome>): { columns: Rec
     }
   }
   if (cell.tts) {
-    const split = cell.tts.args[cell.tts.args.indexOf('--split') + 1]!;
-    const r = readJson(join(cell.tts.dir, split, 'summary.json'));
+    const r = readJson(join(cell.tts.dir, study.cfg.eval.tts!.split, 'summary.json'));
     columns['tts.wer_gold'] = r ? pct(r.wer_gold) : null;
     columns['tts.wer_target'] = r ? pct(r.wer_target) : null;
     if (r) {
@@ -114,7 +112,7 @@ function cellFigures(cell: Cell, outcomes: Map<string, Outcome>): { columns: Rec
 export function gatherResults(study: Study, graph: StudyGraph, outcomes: Map<string, Outcome>): TableResult[] {
   const cols = columnsOf(study).filter((c) => c.paired);
   return study.cfg.tables.map((t) => {
-    const figs = graph.cells.filter((c) => c.table === t.name).map((c) => ({ cell: c, ...cellFigures(c, outcomes) }));
+    const figs = graph.cells.filter((c) => c.table === t.name).map((c) => ({ cell: c, ...cellFigures(study, c, outcomes) }));
     const base = figs.find((f) => f.cell.label === t.baseline);
     const cells: CellResult[] = figs.map((f) => {
       const p: Record<string, number> = {};
@@ -130,8 +128,7 @@ export function gatherResults(study: Study, graph: StudyGraph, outcomes: Map<str
     const tts = figs.map((f) => f.cell.tts).find((s) => s?.done());
     let oracle: TableResult['oracle'];
     if (tts) {
-      const split = tts.args[tts.args.indexOf('--split') + 1]!;
-      const r = readJson(join(tts.dir, split, 'summary.json'))!;
+      const r = readJson(join(tts.dir, study.cfg.eval.tts!.split, 'summary.json'))!;
       oracle = { wer_gold: 100 * (r.wer_oracle as number), utterances: (r.per_utterance as unknown[]).length };
     }
     return { name: t.name, title: t.title, baseline: t.baseline, cells, oracle };

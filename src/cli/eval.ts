@@ -1,29 +1,41 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { evalAsrSplit } from '../eval/asr.js';
-import { evalTtsSplit, planTtsEval } from '../eval/tts.js';
+import { evalTtsSplit, planTtsEval, type NamedRun } from '../eval/tts.js';
 import { chooseEngine, describeEngine, FUSED_DECODE_ORT, type EngineRequest } from '../engine/select.js';
-import { loadFusedRun, type FusedRun } from '../train/fused.js';
+import { loadFusedRun } from '../train/fused.js';
+
+/** The decoding and scoring flags both evaluations take. */
+function decodeFlags(cmd: Command, help: { limit: string; beam: string; checkpoint: string }): Command {
+  return cmd
+    .option('--limit <n>', help.limit, (v) => parseInt(v, 10))
+    .option('--beam <n>', help.beam, (v) => parseInt(v, 10), 1)
+    .option('--batch <n>', 'utterances decoded together', (v) => parseInt(v, 10), 16)
+    .option('--normalizer <name>', 'librispeech | none', 'librispeech')
+    .option('--checkpoint <which>', help.checkpoint, 'best');
+}
+
+const engineFlags = (cmd: Command): Command => cmd.option('--engine <engine>', 'auto | tfjs | ort', 'auto').option('--backend <backend>', 'auto | tensorflow | webgpu | wasm | cpu', 'auto');
+
+function checkDecodeFlags(o: { normalizer: string; checkpoint: string; limit?: number; beam: number; batch: number }): void {
+  if (o.normalizer !== 'librispeech' && o.normalizer !== 'none') throw new Error(`--normalizer ${o.normalizer}: expected librispeech or none`);
+  if (o.checkpoint !== 'best' && o.checkpoint !== 'latest') throw new Error(`--checkpoint ${o.checkpoint}: expected best or latest`);
+  for (const k of ['limit', 'beam', 'batch'] as const) if (o[k] !== undefined && !(o[k]! >= 1)) throw new Error(`--${k}: expected a positive integer`);
+}
 
 export function addEval(program: Command): void {
   const ev = program.command('eval').description('evaluate a fine-tuned model');
-  ev.command('asr')
+  const asr = ev
+    .command('asr')
     .description('ASR word error rate on LibriSpeech-layout splits (corpus-level WER and CER, per-utterance recognitions and alignments)')
     .requiredOption('-r, --run <dir>', 'a `zipper fuse` run folder (its best checkpoint) or a checkpoint folder')
     .option('--splits <names>', 'comma-separated splits', 'test-clean,test-other')
     .option('--corpus <dir>', 'corpus root with manifests/', 'data/synth')
-    .option('--tokens <dir>', 'token folder (default: <corpus>/tokens)')
-    .option('--limit <n>', 'score at most n utterances per split (a fixed seeded choice)', (v) => parseInt(v, 10))
-    .option('--beam <n>', 'beam size (1: greedy)', (v) => parseInt(v, 10), 1)
-    .option('--batch <n>', 'utterances decoded together', (v) => parseInt(v, 10), 16)
-    .option('--normalizer <name>', 'librispeech | none', 'librispeech')
-    .option('--checkpoint <which>', 'best (by dev loss) or latest', 'best')
+    .option('--tokens <dir>', 'token folder (default: <corpus>/tokens)');
+  engineFlags(decodeFlags(asr, { limit: 'score at most n utterances per split (a fixed seeded choice)', beam: 'beam size (1: greedy)', checkpoint: 'best (by dev loss) or latest' }))
     .option('-o, --out <dir>', 'where results go (default: <run>/eval/asr-<checkpoint>-beam<n>/<split>)')
-    .option('--engine <engine>', 'auto | tfjs | ort', 'auto')
-    .option('--backend <backend>', 'auto | tensorflow | webgpu | wasm | cpu', 'auto')
     .action(async (o) => {
-      if (o.normalizer !== 'librispeech' && o.normalizer !== 'none') throw new Error(`--normalizer ${o.normalizer}: expected librispeech or none`);
-      if (o.checkpoint !== 'best' && o.checkpoint !== 'latest') throw new Error(`--checkpoint ${o.checkpoint}: expected best or latest`);
+      checkDecodeFlags(o);
       const run = loadFusedRun(o.run, o.checkpoint);
       const choice = await chooseEngine(o.engine as EngineRequest, o.backend, FUSED_DECODE_ORT);
       console.error(`${describeEngine(choice)}; ${run.json.architecture} ${run.checkpoint} (step ${run.step})`);
@@ -37,26 +49,19 @@ export function addEval(program: Command): void {
       }
       process.stdout.write(rows.join('\n') + '\n');
     });
-  ev.command('tts')
+  const tts = ev
+    .command('tts')
     .description('TTS word error rate on a LibriTTS-layout split through a judge (zipper judge train): against the gold transcript, against the judge\'s transcript of the gold units, and the judge\'s own (oracle)')
     .requiredOption('-r, --run <dir>', 'the model under test: a `zipper fuse` run folder (its best checkpoint) or a checkpoint folder')
     .requiredOption('-j, --judge <dir>', 'the judge: a `zipper judge train` run folder')
     .option('--split <name>', 'split: <corpus>/manifests/libritts-<split>.jsonl', 'test-clean')
-    .option('--corpus <dir>', 'corpus root with manifests/', 'data/synth')
-    .option('--limit <n>', 'score at most n utterances (a fixed seeded choice)', (v) => parseInt(v, 10))
-    .option('--beam <n>', 'beam size of both models (1: greedy)', (v) => parseInt(v, 10), 1)
-    .option('--batch <n>', 'utterances decoded together', (v) => parseInt(v, 10), 16)
-    .option('--normalizer <name>', 'librispeech | none', 'librispeech')
-    .option('--checkpoint <which>', 'the model under test: best (by dev loss) or latest (the judge: its best)', 'best')
+    .option('--corpus <dir>', 'corpus root with manifests/', 'data/synth');
+  engineFlags(decodeFlags(tts, { limit: 'score at most n utterances (a fixed seeded choice)', beam: 'beam size of both models (1: greedy)', checkpoint: 'the model under test: best (by dev loss) or latest (the judge: its best)' }))
     .option('-o, --out <dir>', 'results go to <dir>/<split> (default: <run>/eval/tts-<checkpoint>-beam<n>/<split>)')
     .option('--any-judge', 'accept a --judge that zipper judge train did not make (a warning is printed)')
-    .option('--engine <engine>', 'auto | tfjs | ort', 'auto')
-    .option('--backend <backend>', 'auto | tensorflow | webgpu | wasm | cpu', 'auto')
     .action(async (o) => {
-      if (o.normalizer !== 'librispeech' && o.normalizer !== 'none') throw new Error(`--normalizer ${o.normalizer}: expected librispeech or none`);
-      if (o.checkpoint !== 'best' && o.checkpoint !== 'latest') throw new Error(`--checkpoint ${o.checkpoint}: expected best or latest`);
-      for (const k of ['limit', 'beam', 'batch'] as const) if (o[k] !== undefined && !(o[k] >= 1)) throw new Error(`--${k}: expected a positive integer`);
-      const named = (flag: string, path: string, which: 'best' | 'latest'): { path: string; run: FusedRun } => {
+      checkDecodeFlags(o);
+      const named = (flag: string, path: string, which: 'best' | 'latest'): NamedRun => {
         try {
           return { path, run: loadFusedRun(path, which) };
         } catch (e) {

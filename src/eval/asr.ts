@@ -20,17 +20,21 @@ import { charErrorRate, formatAlignment, wordErrorRate, type AlignOp, type EditC
  */
 export const TEXT_ROOM = 64;
 
-export interface AsrEvalOptions {
+/** What every split evaluation takes: the split, the subset, decoding, scoring and where results go. */
+export interface SplitEvalOptions {
   corpus: string;
-  tokens: string;
   split: string;
   /** Score at most this many utterances (a fixed, seeded choice); all when absent. */
   limit?: number;
   beam: number;
   batch: number;
   normalizer: Normalizer;
-  /** Where recogs.txt, errs.txt and summary.json go. */
+  /** Where the per-utterance files and summary.json (last) go. */
   out: string;
+}
+
+export interface AsrEvalOptions extends SplitEvalOptions {
+  tokens: string;
 }
 
 export interface AsrResult {

@@ -8,7 +8,7 @@ import { FusedDecoder } from '../decode/fused-decoder.js';
 import type { EngineChoice } from '../engine/select.js';
 import type { FusedRun } from '../train/fused.js';
 import { readJsonFile, writeFileAtomic, writeJsonFile } from '../util/fs.js';
-import { evalSubset, inputRoom, writeEvalFiles } from './asr.js';
+import { evalSubset, inputRoom, writeEvalFiles, type SplitEvalOptions } from './asr.js';
 import { assertSameTokenizers, readJudgeRecord, runFolderOf } from './judge.js';
 import { normalizeFor, type Normalizer } from './normalize.js';
 import { charErrorRate, wordErrorRate, type EditCounts } from './wer.js';
@@ -27,16 +27,8 @@ import { charErrorRate, wordErrorRate, type EditCounts } from './wer.js';
  */
 export const libriTtsManifest = (corpus: string, split: string) => join(corpus, 'manifests', `libritts-${split}.jsonl`);
 
-export interface TtsEvalOptions {
-  corpus: string;
-  split: string;
-  /** Score at most this many utterances (a fixed, seeded choice); all when absent. */
-  limit?: number;
-  beam: number;
-  batch: number;
-  normalizer: Normalizer;
-  /** Where units.jsonl, recogs.txt, errs.txt and summary.json (last) go. */
-  out: string;
+/** `out` gets units.jsonl beside recogs.txt, errs.txt and summary.json. */
+export interface TtsEvalOptions extends SplitEvalOptions {
   /** Accept a --judge that `zipper judge train` did not make (with a warning). */
   anyJudge?: boolean;
   /** Notes and warnings for people (stderr). */

@@ -14,6 +14,7 @@ import { loadFusedRun } from '../../src/train/fused.js';
 import { readTokenSplit } from '../../src/tokenizers/speech/tokenize.js';
 import { UNIT_OFFSET } from '../../src/tokenizers/speech/tokenizer.js';
 import { runZipper, tinyPretrain } from './run-cli.js';
+import type { TtsUtterance } from '../../src/eval/tts.js';
 
 /**
  * The TTS judge and `zipper eval tts` end to end on the tiny built-in corpus: tiny towers, a few
@@ -27,17 +28,7 @@ let dir = '';
 const SETS = ['data.corpus=corpus', 'data.dev_utterances=16', 'train.batch_size=4', 'train.steps=150', 'train.lr=3e-3', 'train.warmup_steps=2', 'train.eval_every=150', 'train.checkpoint_every=150', 'train.log_every=50', 'zip.layers=1', 'zip.gate_init=0.3'].flatMap((s) => ['--set', s]);
 const evalTts = (out: string, extra: string[] = []) => runZipper(['eval', 'tts', '--run', 'runs/zip', '--judge', 'runs/judge', '--corpus', 'corpus', '--limit', '8', '--out', out, ...extra], dir);
 
-interface PerUtterance {
-  id: string;
-  ref: string;
-  target: string;
-  hyp: string;
-  spoken: boolean;
-  errors_gold: number;
-  words_gold: number;
-  errors_target: number | null;
-  words_target: number | null;
-}
+type PerUtterance = TtsUtterance;
 const summaryOf = (out: string) => JSON.parse(readFileSync(join(dir, out, 'test-clean', 'summary.json'), 'utf8'));
 const unitsOf = (out: string) =>
   readFileSync(join(dir, out, 'test-clean', 'units.jsonl'), 'utf8')
