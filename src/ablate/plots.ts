@@ -65,7 +65,7 @@ export async function writePlots(study: Study, tables: readonly TableResult[]): 
       encoding: {
         x: { field: 'x', type: 'quantitative', title: p.x, scale: p.log_x ? { type: 'log' } : { zero: false } },
         y: { field: 'y', type: 'quantitative', title: headers.get(p.y) ?? p.y, scale: { zero: false } },
-        color: { field: 'series', type: 'nominal', title: p.series ?? '' },
+        color: { field: 'series', type: 'nominal', title: p.series ?? '', legend: { labelLimit: 0 } },
       },
     });
     const f = join(study.results, `${p.name}.svg`);
@@ -86,7 +86,7 @@ export async function writePlots(study: Study, tables: readonly TableResult[]): 
         encoding: {
           x: { field: 'step', type: 'quantitative', title: 'step' },
           y: { field: 'loss', type: 'quantitative', title: `${key.replace(/_/g, ' ')} (nats/token)`, scale: { zero: false } },
-          color: { field: 'cell', type: 'nominal', title: 'cell' },
+          color: { field: 'cell', type: 'nominal', title: 'cell', legend: { labelLimit: 0 } },
         },
       });
       const f = join(study.results, `${t.name}-${key.replace(/_/g, '-')}.svg`);
