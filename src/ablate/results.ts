@@ -3,7 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pairById, wilcoxonSignedRank } from '../eval/significance.js';
-import type { Outcome } from './executor.js';
+import { isBad, type Outcome } from './executor.js';
+import { outcomeOfRecord } from './record.js';
 import type { Cell, StudyGraph } from './stages.js';
 import type { Study } from './study.js';
 
@@ -23,7 +24,7 @@ export interface CellResult {
   /** The cell's run folder, relative to the results folder. */
   run: string;
   /** done: every stage of the cell finished; otherwise what is missing. */
-  status: 'done' | 'failed' | 'missing';
+  status: 'done' | 'failed' | 'cancelled' | 'missing';
   /** Engine and device the cell fine-tuned on (from its summary), e.g. ort/cpu. */
   engine?: string;
   problem?: string;
@@ -72,7 +73,8 @@ function cellFigures(study: Study, cell: Cell, outcomes: Map<string, Outcome>): 
   const columns: Record<string, number | null> = {};
   const per: Record<string, PerUtt> = {};
   const stages = [cell.fuse, cell.asr, cell.tts].filter((s) => s !== undefined);
-  const failed = stages.map((s) => ({ s, o: outcomes.get(s.id) })).find(({ o }) => o?.state === 'failed' || o?.state === 'skipped');
+  // This run's outcomes first; otherwise the stages' records (a scheduler's jobs, an earlier run).
+  const failed = stages.map((s) => ({ s, o: outcomes.get(s.id) ?? outcomeOfRecord(s) })).find(({ o }) => isBad(o));
   const summary = readJson(join(cell.fuse.dir, 'summary.json'));
   if (summary) {
     const m = (summary.metrics ?? {}) as Record<string, unknown>;
@@ -104,7 +106,8 @@ function cellFigures(study: Study, cell: Cell, outcomes: Map<string, Outcome>): 
   if (complete) return { columns, per, status: 'done', engine };
   if (failed) {
     const o = failed.o!;
-    return { columns, per, engine, status: 'failed', problem: o.state === 'failed' ? `${failed.s.id} failed (log: ${o.log})` : `${failed.s.id} skipped: ${o.state === 'skipped' ? o.reason : ''}` };
+    const problem = o.state === 'failed' ? `${failed.s.id} failed (log: ${o.log})` : o.state === 'cancelled' ? `${failed.s.id} cancelled: ${o.reason} (log: ${o.log})` : `${failed.s.id} skipped: ${o.state === 'skipped' ? o.reason : ''}`;
+    return { columns, per, engine, status: o.state === 'cancelled' ? 'cancelled' : 'failed', problem };
   }
   return { columns, per, engine, status: 'missing', problem: `not run: ${stages.filter((s) => !s.done()).map((s) => s.id).join(', ')}` };
 }

@@ -6,7 +6,9 @@ import { join, resolve } from 'node:path';
 import { environmentRecord } from '../run/env.js';
 import { writeJsonFile } from '../util/fs.js';
 import type { Executor, Outcome } from './executor.js';
-import { LocalExecutor, shellQuote } from './local.js';
+import { shellQuote } from './launch.js';
+import { LocalExecutor } from './local.js';
+import { SlurmExecutor } from './slurm.js';
 import { writePlots } from './plots.js';
 import { gatherResults, type TableResult } from './results.js';
 import { buildGraph, type Stage, type StudyGraph } from './stages.js';
@@ -19,7 +21,10 @@ export interface AblateOptions {
   /** Only write tables and plots from what is finished; run nothing. */
   tablesOnly?: boolean;
   log: (line: string) => void;
+  /** Default: the study's executor (local, or slurm with its settings). */
   executor?: Executor;
+  /** The command line the tables name (default: this process's). */
+  command?: string;
 }
 
 export interface AblateSummary {
@@ -28,6 +33,16 @@ export interface AblateSummary {
   tables: TableResult[];
   files: string[];
   complete: boolean;
+  /** A scheduler holds the stages; its last job writes the tables (none written here). */
+  queued: boolean;
+}
+
+export const thisCommand = () => `zipper ${process.argv.slice(2).map(shellQuote).join(' ')}`;
+
+/** The executor a study names: local worker processes, or SLURM jobs. */
+export function studyExecutor(study: Study, o: { workers?: number; command: string; dryRun?: boolean; log: (line: string) => void }): Executor {
+  if (study.cfg.executor === 'slurm') return new SlurmExecutor(study, { command: o.command, dryRun: o.dryRun, log: o.log });
+  return new LocalExecutor({ workers: o.workers ?? study.cfg.workers, logs: join(study.cfg.cache, 'logs') });
 }
 
 /**
@@ -47,28 +62,46 @@ const describe = (s: Stage) => `${s.kind.padEnd(12)} ${s.id}`;
 export async function runStudy(study: Study, o: AblateOptions): Promise<AblateSummary> {
   claimResults(study);
   const graph = buildGraph(study);
-  mkdirSync(study.results, { recursive: true });
-  await writeJsonFile(join(study.results, 'study.json'), { name: study.cfg.name, file: resolve(study.file), cache: resolve(study.cfg.cache) });
-  const command = `zipper ${process.argv.slice(2).map(shellQuote).join(' ')}`;
+  const command = o.command ?? thisCommand();
   let outcomes = new Map<string, Outcome>();
   if (!o.tablesOnly) {
+    const executor = o.executor ?? studyExecutor(study, { workers: o.workers, command, log: o.log });
+    executor.check(graph.stages);
+    mkdirSync(study.results, { recursive: true });
+    await writeJsonFile(join(study.results, 'study.json'), { name: study.cfg.name, file: resolve(study.file), cache: resolve(study.cfg.cache) });
     const total = graph.stages.length;
     let finished = 0;
     const t0 = performance.now();
     const clock = () => `${((performance.now() - t0) / 60000).toFixed(1).padStart(5)} min`;
-    const executor = o.executor ?? new LocalExecutor({ workers: o.workers ?? study.cfg.workers, logs: join(study.cfg.cache, 'logs') });
-    o.log(`study ${study.cfg.name}: ${total} stages (${graph.cells.length} cells), results -> ${study.results}`);
+    o.log(`study ${study.cfg.name}: ${total} stages (${graph.cells.length} cells), ${executor.name} executor, results -> ${study.results}`);
     outcomes = await executor.run(graph.stages, {
       start: (s) => o.log(`${clock()}  [${finished}/${total}] ${'start'.padEnd(16)} ${describe(s)}`),
       finish: (s, out) => {
         finished++;
-        const what = out.state === 'done' ? `done in ${out.seconds.toFixed(0)} s` : out.state === 'cached' ? 'cached' : out.state === 'failed' ? `FAILED (exit ${out.code ?? out.signal}; log ${out.log})` : `skipped: ${out.reason}`;
-        if (out.state !== 'cached') o.log(`${clock()}  [${finished}/${total}] ${what.padEnd(16)} ${describe(s)}`);
+        if (out.state !== 'cached') o.log(`${clock()}  [${finished}/${total}] ${describeOutcome(out).padEnd(16)} ${describe(s)}`);
       },
     });
+    if ([...outcomes.values()].some((x) => x.state === 'queued')) return { graph, outcomes, tables: [], files: [], complete: false, queued: true };
   }
   const tables = gatherResults(study, graph, outcomes);
   const { files, complete } = await writeTables(study, tables, { study: study.cfg.name, command, date: new Date().toISOString(), environment: environmentRecord() });
   files.push(...(await writePlots(study, tables)));
-  return { graph, outcomes, tables, files, complete };
+  return { graph, outcomes, tables, files, complete, queued: false };
+}
+
+function describeOutcome(out: Outcome): string {
+  switch (out.state) {
+    case 'done':
+      return `done in ${out.seconds.toFixed(0)} s`;
+    case 'cached':
+      return 'cached';
+    case 'failed':
+      return `FAILED (exit ${out.code ?? out.signal}; log ${out.log})`;
+    case 'cancelled':
+      return `cancelled: ${out.reason}`;
+    case 'skipped':
+      return `skipped: ${out.reason}`;
+    case 'queued':
+      return `queued: job ${out.job}`;
+  }
 }

@@ -24,6 +24,12 @@ export interface Stage {
   /** `zipper` arguments that build it (the exact command, recorded in its log). */
   args: string[];
   deps: string[];
+  /**
+   * Its record (record.ts): under status/ in its run directory; an evaluation's in its cell's;
+   * the corpus's and the tokens' in the cache's status/ (their commands refuse a folder they did
+   * not make).
+   */
+  record: string;
   /** Finished (a rerun skips it). */
   done(): boolean;
 }
@@ -77,12 +83,14 @@ export function buildGraph(study: Study): StudyGraph {
   const dataCfg = resolveConfig(study, DataConfig, c.corpus, [], 'corpus');
   const corpusId = `corpus-${hashOf({ ...dataCfg, root: null, workers: null })}`;
   const corpusDir = join(cache, corpusId);
-  const corpus = add({ id: corpusId, kind: 'corpus', dir: corpusDir, deps: [], args: ['data', 'synth', '--config', c.corpus.config, ...sets([...c.corpus.set, `root=${corpusDir}`]), '--no-progress'], done: () => existsSync(join(corpusDir, 'corpus.json')) });
+  const shared = (id: string) => join(cache, 'status', `${id}.json`);
+  const inRun = (dir: string, id: string) => join(dir, 'status', `${id}.json`);
+  const corpus = add({ id: corpusId, kind: 'corpus', dir: corpusDir, record: shared(corpusId), deps: [], args: ['data', 'synth', '--config', c.corpus.config, ...sets([...c.corpus.set, `root=${corpusDir}`]), '--no-progress'], done: () => existsSync(join(corpusDir, 'corpus.json')) });
 
   const tokCfg = resolveConfig(study, TokenizeConfig, c.tokens, [], 'tokens');
   const tokensId = `tokens-${hashOf({ cfg: { ...tokCfg, workers: null }, corpus: corpusId })}`;
   const tokensDir = join(cache, tokensId);
-  const tokens = add({ id: tokensId, kind: 'tokens', dir: tokensDir, deps: [corpusId], args: ['tokenize', '--corpus', corpusDir, '--out', tokensDir, '--config', c.tokens.config, ...sets(c.tokens.set), '--no-progress'], done: () => existsSync(join(tokensDir, 'tokens.json')) });
+  const tokens = add({ id: tokensId, kind: 'tokens', dir: tokensDir, record: shared(tokensId), deps: [corpusId], args: ['tokenize', '--corpus', corpusDir, '--out', tokensDir, '--config', c.tokens.config, ...sets(c.tokens.set), '--no-progress'], done: () => existsSync(join(tokensDir, 'tokens.json')) });
 
   // Upstream folders enter a stage's hash as the upstream stage's id, not as a path: the same study
   // gives the same hashes wherever its cache lives.
@@ -93,7 +101,7 @@ export function buildGraph(study: Study): StudyGraph {
     const id = `${modality}-${hashOf(cfg)}`;
     const dir = join(cache, id);
     const extra = inputs.map(([k, s]) => `${k}=${s.dir}`);
-    return add({ id, kind, dir, deps: inputs.map(([, s]) => s.id), args: ['pretrain', '--modality', modality, '--config', ref.config, ...sets([...ref.set, ...extra]), '--runs-dir', cache, '--name', id, '--resume', '--no-progress'], done: () => runFinished(dir) });
+    return add({ id, kind, dir, record: inRun(dir, id), deps: inputs.map(([, s]) => s.id), args: ['pretrain', '--modality', modality, '--config', ref.config, ...sets([...ref.set, ...extra]), '--runs-dir', cache, '--name', id, '--resume', '--no-progress'], done: () => runFinished(dir) });
   };
   const text = tower('text_tower', 'text', []);
   const speech = tower('speech_tower', 'speech', [['data.source', tokens]]);
@@ -105,7 +113,7 @@ export function buildGraph(study: Study): StudyGraph {
     const id = `${kind}-${hashOf(cfg)}`;
     const dir = join(cache, id);
     const paths = inputs.map(([k, s]) => `${k}=${s.dir}`);
-    return add({ id, kind, dir, deps: inputs.map(([, s]) => s.id), args: [...command, '--config', ref.config, ...sets([...ref.set, ...extra, ...paths]), '--runs-dir', cache, '--name', id, '--resume', '--no-progress'], done: () => runFinished(dir) });
+    return add({ id, kind, dir, record: inRun(dir, id), deps: inputs.map(([, s]) => s.id), args: [...command, '--config', ref.config, ...sets([...ref.set, ...extra, ...paths]), '--runs-dir', cache, '--name', id, '--resume', '--no-progress'], done: () => runFinished(dir) });
   };
   const judge = c.judge ? fuseStage('judge', c.judge, [], 'judge', ['judge', 'train']) : undefined;
 
@@ -121,6 +129,7 @@ export function buildGraph(study: Study): StudyGraph {
         id,
         kind: 'eval_asr',
         dir: out,
+        record: inRun(fuse.dir, id),
         deps: [fuse.id],
         args: ['eval', 'asr', '--run', fuse.dir, '--corpus', corpusDir, '--tokens', tokensDir, '--splits', asr.splits.join(','), '--beam', String(asr.beam), '--batch', String(asr.batch), ...(asr.limit ? ['--limit', String(asr.limit)] : []), '--out', out],
         done: () => asr.splits.every((s) => existsSync(join(out, s, 'summary.json'))),
@@ -134,6 +143,7 @@ export function buildGraph(study: Study): StudyGraph {
         id,
         kind: 'eval_tts',
         dir: out,
+        record: inRun(fuse.dir, id),
         deps: [fuse.id, judge.id],
         args: ['eval', 'tts', '--run', fuse.dir, '--judge', judge.dir, '--corpus', corpusDir, '--split', tts.split, '--beam', String(tts.beam), '--batch', String(tts.batch), ...(tts.limit ? ['--limit', String(tts.limit)] : []), '--out', out],
         done: () => existsSync(join(out, tts.split, 'summary.json')),

@@ -47,6 +47,25 @@ const Plot = z
   })
   .strict();
 
+/** SLURM sbatch settings for `--executor slurm` (flags override them; see slurm.ts). */
+const SlurmSettings = z
+  .object({
+    /** Default: the cluster's default partition. */
+    partition: z.string().min(1).optional(),
+    /** CPUs for each job (a shared stage or a cell). */
+    cpus_per_task: z.number().int().positive().default(1),
+    /** Memory for each job, sbatch's --mem: a number of megabytes or with K, M, G, T. */
+    mem: z.string().regex(/^\d+[KMGT]?$/i, 'a number of megabytes, or with K, M, G or T, e.g. 4G').optional(),
+    /** Time limit for each job, sbatch's --time: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS. */
+    time: z.union([z.string().min(1), z.number().int().positive().transform(String)]).optional(),
+    /** Cells running at once (the job array's %K throttle); default: as many as the cluster allows. */
+    max_running: z.number().int().positive().optional(),
+    /** More sbatch options for every job, e.g. ["--qos=short", "--account=lab"]. */
+    extra_args: z.array(z.string().regex(/^--?\w/, 'an sbatch option, e.g. --qos=short')).default([]),
+  })
+  .strict();
+export type SlurmSettings = z.infer<typeof SlurmSettings>;
+
 export const StudyConfig = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" or "-"'),
@@ -57,6 +76,9 @@ export const StudyConfig = z
     results: z.string().optional(),
     /** Stages run at once (each a `zipper` process). */
     workers: z.number().int().positive().default(1),
+    /** Where stages run: local (worker processes here) or slurm (jobs on a cluster; shared filesystem). */
+    executor: z.enum(['local', 'slurm']).default('local'),
+    slurm: SlurmSettings.default({ cpus_per_task: 1, extra_args: [] }),
     corpus: StageRef,
     tokens: StageRef,
     text_tower: StageRef,

@@ -85,7 +85,7 @@ export async function writeTables(study: Study, tables: readonly TableResult[], 
   return { files, complete };
 }
 
-function isCompleteFile(f: string): boolean {
+export function isCompleteFile(f: string): boolean {
   try {
     return (JSON.parse(readFileSync(f, 'utf8')) as { complete?: boolean }).complete === true;
   } catch {

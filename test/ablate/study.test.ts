@@ -1,34 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { projectRoot } from '../../src/cli/common.js';
 import { claimResults } from '../../src/ablate/run-study.js';
 import { buildGraph } from '../../src/ablate/stages.js';
 import { expandCells, loadStudy } from '../../src/ablate/study.js';
 import { writeTables } from '../../src/ablate/tables.js';
 import type { TableResult } from '../../src/ablate/results.js';
-
-/** A study file in a fresh folder, built on the repository's own stage configs. */
-function studyFile(tables: string, extra = ''): string {
-  const dir = mkdtempSync(join(tmpdir(), 'zipper-study-'));
-  const c = (f: string) => join(projectRoot(), 'configs', f);
-  const yaml = `name: s1
-corpus: { config: ${c('data-tiny.yaml')} }
-tokens: { config: ${c('tokenize-tiny.yaml')} }
-text_tower: { config: ${c('pretrain-text.yaml')}, set: [train.steps=5] }
-speech_tower: { config: ${c('pretrain-speech.yaml')} }
-fuse: { config: ${c('fuse.yaml')}, set: [train.steps=7] }
-eval:
-  asr: { splits: [test-clean], limit: 4 }
-${extra}
-tables:
-${tables}`;
-  const f = join(dir, 's1.yaml');
-  writeFileSync(f, yaml);
-  return f;
-}
+import { studyFile } from './tiny-study.js';
 
 const TWO_TABLES = `  - name: t1
     baseline: sd

@@ -3,52 +3,23 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { projectRoot } from '../../src/cli/common.js';
-import { brownSentences } from '../../src/data/text.js';
 import { normalizeTranscript } from '../../src/eval/normalize.js';
 import { runZipper } from './run-cli.js';
+import { tinyStudy, writeBrown } from '../ablate/tiny-study.js';
 
 /**
  * `zipper ablate` end to end on the tiny corpus with tiny towers: shared stages once, three cells
  * (one fails at run time), the partial table naming the failure, a rerun that redoes nothing
  * finished, and a complete table once the failing cell is gone.
  */
-const cfg = (name: string) => join(projectRoot(), 'configs', name);
-const FUSE = ['data.dev_utterances=16', 'train.batch_size=4', 'train.steps=12', 'train.warmup_steps=2', 'train.eval_every=6', 'train.checkpoint_every=6', 'train.log_every=3', 'zip.layers=1', 'zip.gate_init=0.3'];
-const list = (xs: string[]) => `[${xs.map((x) => JSON.stringify(x)).join(', ')}]`;
 let dir = '';
-
-function study(cells: string): string {
-  return `name: tiny
-cache: cache
-workers: 2
-corpus: { config: ${cfg('data-tiny.yaml')} }
-tokens: { config: ${cfg('tokenize-tiny.yaml')} }
-text_tower:
-  config: ${cfg('pretrain-text.yaml')}
-  set: ${list(['data.source=' + join(dir, 'brown.txt'), 'data.seq_len=32', 'data.dev_fraction=0.2', 'tokenizer.vocab_size=300', 'model={d_model: 32, n_layers: 2, n_heads: 2, ff_mult: 2, max_len: 64}', 'train.batch_tokens=256', 'train.steps=20', 'train.warmup_steps=5', 'train.eval_every=10', 'train.eval_batches=2', 'train.log_every=5'])}
-speech_tower:
-  config: ${cfg('pretrain-speech.yaml')}
-  set: ${list(['data.seq_len=32', 'model={d_model: 32, n_layers: 2, n_heads: 2, ff_mult: 2, max_len: 192}', 'train.batch_tokens=256', 'train.steps=20', 'train.eval_every=20', 'train.eval_batches=1'])}
-judge: { config: ${cfg('judge.yaml')}, set: ${list(FUSE)} }
-fuse: { config: ${cfg('fuse.yaml')}, set: ${list(FUSE)} }
-eval:
-  asr: { splits: [test-clean], limit: 6, batch: 8 }
-  tts: { split: test-clean, limit: 4 }
-tables:
-  - name: t
-    title: tiny table
-    baseline: sd
-    cells:
-${cells}
-`;
-}
+const study = (cells: string) => tinyStudy(dir, cells);
 const GOOD = '      sd: { architecture: single-decoder }\n      zip: { architecture: zipper, freeze: text }';
 const ablate = (extra: string[] = []) => runZipper(['ablate', 'tiny.yaml', ...extra], dir);
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'zipper-ablate-'));
-  writeFileSync(join(dir, 'brown.txt'), brownSentences().slice(0, 3000).join('\n') + '\n');
+  writeBrown(dir);
 });
 
 /** Word errors of hyp against ref by a plain edit distance (independent of src/eval/wer.ts). */

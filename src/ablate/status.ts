@@ -1,0 +1,134 @@
+// `zipper ablate status <study>`: every shared stage's and every cell's state, from the stages' own
+// records (record.ts) and, for jobs still queued or running, from SLURM's queue.
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { type QueuedJob, inFlight, queue, readSubmission } from './slurm.js';
+import { readRecord } from './record.js';
+import { buildGraph, type Stage } from './stages.js';
+import type { Study } from './study.js';
+import { isCompleteFile } from './tables.js';
+
+export type State = 'done' | 'running' | 'pending' | 'failed' | 'cancelled' | 'not run';
+
+export interface StageStatus {
+  stage: string;
+  state: State;
+  job?: string;
+  log?: string;
+  detail?: string;
+}
+
+export interface CellStatus {
+  table: string;
+  cell: string;
+  state: State;
+  /** The stage that decides the cell's state (the first not done). */
+  stage?: StageStatus;
+  run: string;
+}
+
+export interface StudyStatus {
+  study: string;
+  shared: StageStatus[];
+  cells: CellStatus[];
+  /** The tables' job (SLURM), while it is queued or running; null once it has ended. */
+  tables?: { job: string; state: string } | null;
+  /** The tables: complete, partial (some cells missing), or not written yet. */
+  results: 'complete' | 'partial' | 'none';
+  submitted?: string;
+}
+
+/** The log's last line: a failed `zipper` command's error message. */
+function lastLine(log: string): string {
+  try {
+    return readFileSync(log, 'utf8').trimEnd().split('\n').pop()!.slice(0, 300);
+  } catch {
+    return '(no log)';
+  }
+}
+
+function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function stageStatus(s: Stage, q: Map<string, QueuedJob> | undefined): StageStatus {
+  if (s.done()) return { stage: s.id, state: 'done' };
+  const r = readRecord(s);
+  if (!r) return { stage: s.id, state: 'not run' };
+  const base = { stage: s.id, job: r.job, log: r.log };
+  switch (r.state) {
+    case 'done': // a record from before the stage's output was removed
+      return { ...base, state: 'not run', detail: 'its output is gone' };
+    case 'failed':
+      return { ...base, state: 'failed', detail: `exit ${r.exit_code ?? r.signal ?? '?'}${r.log ? `: ${lastLine(r.log)}` : ''}` };
+    case 'cancelled':
+    case 'skipped':
+      return { ...base, state: 'cancelled', detail: r.reason };
+  }
+  // Queued or running: ask the scheduler, or (local) whether the process is still there.
+  if (r.executor === 'slurm') {
+    const j = r.job ? q?.get(r.job) : undefined;
+    if (!q) return { ...base, state: r.state === 'queued' ? 'pending' : 'running', detail: 'squeue not available: as last recorded' };
+    if (j) return { ...base, state: j.state === 'PENDING' ? 'pending' : 'running', detail: j.state === 'PENDING' ? j.reason : j.state.toLowerCase() };
+    return r.state === 'queued'
+      ? { ...base, state: 'cancelled', detail: `job ${r.job} left the queue without starting (a stage it waits for failed, or it was cancelled)` }
+      : { ...base, state: 'failed', detail: `job ${r.job} ended without recording an outcome (killed: time limit, memory or node failure?)` };
+  }
+  if (r.host === hostname() && alive(r.pid)) return { ...base, state: 'running', detail: `pid ${r.pid}` };
+  return { ...base, state: 'failed', detail: 'stopped without recording an outcome (the runner was killed?)' };
+}
+
+/** A cell is its stages: the first that is failed, cancelled, running, pending or not run decides. */
+const ORDER: State[] = ['failed', 'cancelled', 'running', 'pending', 'not run'];
+
+export function studyStatus(study: Study): StudyStatus {
+  const graph = buildGraph(study);
+  const sub = readSubmission(study);
+  let q: Map<string, QueuedJob> | undefined;
+  if (sub) {
+    try {
+      q = queue();
+    } catch {
+      q = undefined; // not on a SLURM machine: the records alone
+    }
+  }
+  const cellStages = new Set(graph.cells.flatMap((c) => [c.fuse, c.asr, c.tts]).filter((s) => s !== undefined).map((s) => s.id));
+  const shared = graph.stages.filter((s) => !cellStages.has(s.id)).map((s) => stageStatus(s, q));
+  const seen = new Map<string, StageStatus>();
+  const statusOf = (s: Stage) => seen.get(s.id) ?? seen.set(s.id, stageStatus(s, q)).get(s.id)!;
+  const cells = graph.cells.map((c): CellStatus => {
+    const st = [c.fuse, c.asr, c.tts].filter((s) => s !== undefined).map(statusOf);
+    const first = ORDER.map((o) => st.find((x) => x.state === o)).find((x) => x !== undefined);
+    return { table: c.table, cell: c.label, state: first?.state ?? 'done', stage: first, run: c.fuse.dir };
+  });
+  let tables: StudyStatus['tables'];
+  if (sub) {
+    const t = sub.jobs.find((j) => j.key === 'tables');
+    const live = q && t && inFlight({ ...sub, jobs: [t] }, q).length ? q.get(t.job) : undefined;
+    tables = t ? (live ? { job: t.job, state: live.state.toLowerCase() } : null) : null;
+  }
+  const file = (f: string) => join(study.results, f);
+  // A partial table beside a complete one is newer: cells were added or failed since.
+  const results = existsSync(file('results.partial.json')) ? 'partial' : existsSync(file('results.json')) ? (isCompleteFile(file('results.json')) ? 'complete' : 'partial') : 'none';
+  return { study: study.cfg.name, shared, cells, tables, results, submitted: sub?.date };
+}
+
+export function formatStatus(s: StudyStatus): string {
+  const count = (st: State) => s.cells.filter((c) => c.state === st).length;
+  const counts = (['done', 'running', 'pending', 'failed', 'cancelled', 'not run'] as State[]).filter((st) => count(st)).map((st) => `${count(st)} ${st}`);
+  const out = [`study ${s.study}: ${s.cells.length} cells: ${counts.join(', ')}${s.submitted ? ` (SLURM submission of ${s.submitted})` : ''}`];
+  const row = (name: string, st: StageStatus) => `  ${name.padEnd(26)} ${st.state.padEnd(10)}${st.job ? ` job ${st.job}` : ''}${st.detail ? `  ${st.detail}` : ''}${st.state !== 'done' && st.log ? `\n  ${''.padEnd(26)} log ${st.log}` : ''}`;
+  out.push('shared stages', ...s.shared.map((st) => row(st.stage, st)));
+  out.push('cells');
+  for (const c of s.cells) out.push(row(`${c.table}/${c.cell}`, c.stage ? { ...c.stage, state: c.state } : { stage: '', state: c.state }) + (c.stage && c.state !== 'done' ? `  (${c.stage.stage})` : ''));
+  if (s.tables) out.push(`tables: job ${s.tables.job} ${s.tables.state}`);
+  out.push(`results: ${s.results === 'none' ? 'no table yet' : s.results === 'partial' ? 'a partial table (some cells missing)' : 'complete'}`);
+  return out.join('\n') + '\n';
+}
