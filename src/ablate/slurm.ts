@@ -205,6 +205,16 @@ export function writeSnapshot(study: Study): string {
   return f;
 }
 
+/**
+ * sbatch's arguments for a planned job, given the ids of the jobs it waits for. Submitted held: the
+ * jobs are released together once every stage's record says queued (a job that started at once
+ * would race that write).
+ */
+export function sbatchArgs(j: PlannedJob, jobId: (key: string) => string): string[] {
+  const dependency = j.after.keys.length ? [`--dependency=${j.after.kind}:${j.after.keys.map(jobId).join(':')}`] : [];
+  return ['--parsable', '--hold', ...dependency, j.script];
+}
+
 export class SlurmExecutor implements Executor {
   readonly name = 'slurm';
   /** What would be submitted (dry run) or was. */
@@ -244,10 +254,9 @@ export class SlurmExecutor implements Executor {
     try {
       for (const j of this.planned) {
         writeFileAtomicSync(j.script, j.scriptText);
-        const deps = j.after.keys.map((k) => ids.get(k)!);
-        const dependency = deps.length ? `${j.after.kind}:${deps.join(':')}` : null;
-        // Held until every record says queued: a job that started at once would race that write.
-        const out = slurmCommand('sbatch', ['--parsable', '--hold', ...(dependency ? [`--dependency=${dependency}`] : []), j.script]);
+        const args = sbatchArgs(j, (k) => ids.get(k)!);
+        const dependency = args.find((a) => a.startsWith('--dependency='))?.slice('--dependency='.length) ?? null;
+        const out = slurmCommand('sbatch', args);
         const job = out.trim().split(';')[0]!;
         if (!/^\d+$/.test(job)) throw new Error(`sbatch ${j.script}: unexpected output "${out.trim()}"`);
         ids.set(j.key, job);

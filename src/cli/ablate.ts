@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { shellQuote } from '../ablate/launch.js';
 import { runStages } from '../ablate/run-stages.js';
 import { runStudy, thisCommand } from '../ablate/run-study.js';
-import { cancelStudy, readSubmission, SlurmExecutor, waitForSubmission } from '../ablate/slurm.js';
+import { cancelStudy, readSubmission, sbatchArgs, SlurmExecutor, waitForSubmission } from '../ablate/slurm.js';
 import { buildGraph } from '../ablate/stages.js';
 import { formatStatus, studyStatus } from '../ablate/status.js';
 import { formatValue, loadStudy, type Study } from '../ablate/study.js';
@@ -60,8 +60,8 @@ export function addAblate(program: Command): void {
           const ex = new SlurmExecutor(study, { command: thisCommand(), dryRun: true, log });
           ex.check();
           await ex.run(g.stages, { start: () => {}, finish: () => {} });
-          const jobs = ex.planned.map((j) => `# sbatch --parsable${j.after.keys.length ? ` --dependency=${j.after.kind}:${j.after.keys.map((k) => `<job of ${k}>`).join(':')}` : ''} ${j.script}\n${j.scriptText}`);
-          process.stdout.write(`${ex.planned.length} jobs for ${g.stages.filter((s) => !s.done()).length} stages not done (${g.stages.length} stages, ${g.cells.length} cells); nothing submitted\n\n${jobs.join('\n')}`);
+          const jobs = ex.planned.map((j) => `# sbatch ${sbatchArgs(j, (k) => `<job of ${k}>`).join(' ')}\n${j.scriptText}`);
+          process.stdout.write(`${ex.planned.length} jobs for ${g.stages.filter((s) => !s.done()).length} stages not done (${g.stages.length} stages, ${g.cells.length} cells); nothing submitted. Each is submitted held, then all are released.\n\n${jobs.join('\n')}`);
           return;
         }
         const lines = g.stages.map((s) => `${s.done() ? 'done ' : 'todo '} ${s.id}\n      zipper ${s.args.map(shellQuote).join(' ')}`);
