@@ -4,16 +4,21 @@
 import { topoOrder, isBad, type Executor, type ExecutorEvents, type Outcome } from './executor.js';
 import { launchStage, type Launched } from './launch.js';
 import { writeRecord } from './record.js';
+import { assertNoJobsQueued } from './slurm.js';
 import type { Stage } from './stages.js';
+import type { Study } from './study.js';
 
 export class LocalExecutor implements Executor {
   readonly name = 'local';
 
   constructor(
-    private readonly o: { workers: number; logs: string; env?: NodeJS.ProcessEnv },
+    private readonly o: { workers: number; logs: string; env?: NodeJS.ProcessEnv; study?: Study },
   ) {}
 
-  check(): void {}
+  /** A study whose SLURM jobs are still queued would have two runners writing its stages. */
+  check(): void {
+    if (this.o.study) assertNoJobsQueued(this.o.study, false);
+  }
 
   async run(stages: readonly Stage[], events: ExecutorEvents): Promise<Map<string, Outcome>> {
     const order = topoOrder(stages);

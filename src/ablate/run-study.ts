@@ -42,7 +42,7 @@ export const thisCommand = () => `zipper ${process.argv.slice(2).map(shellQuote)
 /** The executor a study names: local worker processes, or SLURM jobs. */
 export function studyExecutor(study: Study, o: { workers?: number; command: string; dryRun?: boolean; log: (line: string) => void }): Executor {
   if (study.cfg.executor === 'slurm') return new SlurmExecutor(study, { command: o.command, dryRun: o.dryRun, log: o.log });
-  return new LocalExecutor({ workers: o.workers ?? study.cfg.workers, logs: join(study.cfg.cache, 'logs') });
+  return new LocalExecutor({ workers: o.workers ?? study.cfg.workers, logs: join(study.cfg.cache, 'logs'), study });
 }
 
 /**

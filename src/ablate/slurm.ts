@@ -119,6 +119,25 @@ export function inFlight(sub: Submission, q: Map<string, QueuedJob>): string[] {
   return [...new Set([...q.values()].filter((j) => ids.has(j.arrayId) || ids.has(j.id)).map((j) => j.arrayId))];
 }
 
+/**
+ * Refuses to run a study whose SLURM jobs are still queued or running: two runners would write the
+ * same stage folders. Without SLURM's client commands here (a study submitted from another
+ * machine), `needQueue` decides: the SLURM executor needs them anyway; the local one goes on.
+ */
+export function assertNoJobsQueued(study: Study, needQueue: boolean): void {
+  const prev = readSubmission(study);
+  if (!prev) return;
+  let q: Map<string, QueuedJob>;
+  try {
+    q = queue();
+  } catch (err) {
+    if (needQueue) throw err;
+    return;
+  }
+  const live = inFlight(prev, q);
+  if (live.length) throw new Error(`study ${study.cfg.name} still has jobs in the queue (${live.join(', ')}) from ${prev.date}: follow them with \`zipper ablate status ${study.file}\`, or \`zipper ablate cancel ${study.file}\` before running it again`);
+}
+
 export function readSubmission(study: Study): Submission | undefined {
   const f = submissionFile(study);
   return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Submission) : undefined;
@@ -229,11 +248,7 @@ export class SlurmExecutor implements Executor {
   check(): void {
     slurmCommand('sbatch', ['--version']);
     checkRequest(this.study.cfg.slurm, partitions());
-    const prev = readSubmission(this.study);
-    if (prev) {
-      const live = inFlight(prev, queue());
-      if (live.length) throw new Error(`study ${this.study.cfg.name} still has jobs in the queue (${live.join(', ')}) from ${prev.date}: follow them with \`zipper ablate status ${this.study.file}\`, or \`zipper ablate cancel ${this.study.file}\` before submitting again`);
-    }
+    assertNoJobsQueued(this.study, true);
   }
 
   async run(stages: readonly Stage[], events: ExecutorEvents): Promise<Map<string, Outcome>> {

@@ -143,6 +143,10 @@ test('SLURM: a cancelled study resumes where it stopped and completes without re
   const twice = runZipper(['ablate', 'long.yaml', '--executor', 'slurm'], dir);
   assert.equal(twice.code, 1);
   assert.match(twice.stderr, /still has jobs in the queue .*zipper ablate cancel long\.yaml/);
+  // Nor run here at the same time: two runners would write the same stage folders.
+  const local = runZipper(['ablate', 'long.yaml'], dir);
+  assert.equal(local.code, 1);
+  assert.match(local.stderr, /still has jobs in the queue/);
 
   let st = status('long.yaml');
   const ckpt = () => join(st.cells[1]!.run, 'checkpoints');

@@ -46,6 +46,10 @@ test('zipper ablate: a failing cell gives a partial table that names it; the oth
   assert.match(md, /- bad: failed \(fuse-\w+ failed \(log: .*\.log\)\)/);
   const log = readFileSync(md.match(/log: (.*\.log)\)/)![1]!, 'utf8');
   assert.match(log, /zip\.layers 3 is not in 1\.\.2/);
+  // The local executor keeps the same stage records as SLURM's jobs: status reads them.
+  const st = JSON.parse(runZipper(['ablate', 'status', 'tiny.yaml', '--json'], dir).stdout) as { cells: { cell: string; state: string; stage?: { detail?: string } }[] };
+  assert.deepEqual(st.cells.map((c) => [c.cell, c.state]), [['sd', 'done'], ['zip', 'done'], ['bad', 'failed']]);
+  assert.match(st.cells[2]!.stage!.detail!, /exit 1: .*zip\.layers 3 is not in 1\.\.2/);
   const json = JSON.parse(readFileSync(join(dir, 'tiny', 'results.json'), 'utf8'));
   assert.equal(json.complete, false);
   assert.match(json.command, /^zipper ablate tiny\.yaml/);
