@@ -30,7 +30,7 @@ export interface Executor {
    * Everything that can be checked before anything starts (tools on the PATH, the scheduler's
    * partitions and limits, jobs of this study still queued); throws with the reason.
    */
-  check(stages: readonly Stage[]): void;
+  check(): void;
   /**
    * Runs every stage not yet done, dependencies first, and resolves when nothing more can run here.
    * A scheduler resolves once its jobs are queued (outcome `queued`) and writes the results tables

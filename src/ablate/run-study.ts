@@ -40,8 +40,8 @@ export interface AblateSummary {
 export const thisCommand = () => `zipper ${process.argv.slice(2).map(shellQuote).join(' ')}`;
 
 /** The executor a study names: local worker processes, or SLURM jobs. */
-export function studyExecutor(study: Study, o: { workers?: number; command: string; dryRun?: boolean; log: (line: string) => void }): Executor {
-  if (study.cfg.executor === 'slurm') return new SlurmExecutor(study, { command: o.command, dryRun: o.dryRun, log: o.log });
+export function studyExecutor(study: Study, o: { workers?: number; command: string }): Executor {
+  if (study.cfg.executor === 'slurm') return new SlurmExecutor(study, { command: o.command });
   return new LocalExecutor({ workers: o.workers ?? study.cfg.workers, logs: join(study.cfg.cache, 'logs'), study });
 }
 
@@ -65,8 +65,8 @@ export async function runStudy(study: Study, o: AblateOptions): Promise<AblateSu
   const command = o.command ?? thisCommand();
   let outcomes = new Map<string, Outcome>();
   if (!o.tablesOnly) {
-    const executor = o.executor ?? studyExecutor(study, { workers: o.workers, command, log: o.log });
-    executor.check(graph.stages);
+    const executor = o.executor ?? studyExecutor(study, { workers: o.workers, command });
+    executor.check();
     mkdirSync(study.results, { recursive: true });
     await writeJsonFile(join(study.results, 'study.json'), { name: study.cfg.name, file: resolve(study.file), cache: resolve(study.cfg.cache) });
     const total = graph.stages.length;

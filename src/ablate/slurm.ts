@@ -242,7 +242,7 @@ export class SlurmExecutor implements Executor {
 
   constructor(
     private readonly study: Study,
-    private readonly o: { command: string; dryRun?: boolean; log: (line: string) => void },
+    private readonly o: { command: string; dryRun?: boolean },
   ) {}
 
   check(): void {

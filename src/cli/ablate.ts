@@ -57,7 +57,7 @@ export function addAblate(program: Command): void {
       if (o.dryRun) {
         const g = buildGraph(study);
         if (study.cfg.executor === 'slurm') {
-          const ex = new SlurmExecutor(study, { command: thisCommand(), dryRun: true, log });
+          const ex = new SlurmExecutor(study, { command: thisCommand(), dryRun: true });
           ex.check();
           await ex.run(g.stages, { start: () => {}, finish: () => {} });
           const jobs = ex.planned.map((j) => `# sbatch ${sbatchArgs(j, (k) => `<job of ${k}>`).join(' ')}\n${j.scriptText}`);
