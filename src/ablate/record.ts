@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { writeFileAtomicSync } from '../util/fs.js';
-import type { Outcome } from './executor.js';
+import { isBad, topoOrder, type Outcome } from './executor.js';
 import type { Stage } from './stages.js';
 
 export type RecordState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'skipped';
@@ -55,15 +55,23 @@ export function updateRecord(stage: Stage, patch: Partial<StageRecord> & { state
 }
 
 /**
- * What a finished record says for the results tables: a stage that is not done and whose record
- * ended badly. Queued and running records say nothing yet (the stage is missing, not failed).
+ * What the records say of every stage not done, for tables made after the fact (the SLURM tables
+ * job, --tables-only): failed, cancelled or skipped as recorded, and skipped when a stage it needs
+ * ended badly (a scheduler cancels jobs whose dependency failed before they write anything).
+ * Stages queued or running, or never run, have no outcome: the tables call them missing.
  */
-export function outcomeOfRecord(stage: Stage): Outcome | undefined {
-  if (stage.done()) return undefined;
-  const r = readRecord(stage);
-  if (!r) return undefined;
-  if (r.state === 'failed') return { state: 'failed', log: r.log ?? '', code: r.exit_code ?? null, signal: r.signal ?? null };
-  if (r.state === 'cancelled') return { state: 'cancelled', log: r.log ?? '', reason: r.reason ?? 'cancelled' };
-  if (r.state === 'skipped') return { state: 'skipped', reason: r.reason ?? 'skipped' };
-  return undefined;
+export function recordedOutcomes(stages: readonly Stage[]): Map<string, Outcome> {
+  const out = new Map<string, Outcome>();
+  for (const s of topoOrder(stages)) {
+    if (s.done()) continue;
+    const r = readRecord(s);
+    if (r?.state === 'failed') out.set(s.id, { state: 'failed', log: r.log ?? '', code: r.exit_code ?? null, signal: r.signal ?? null });
+    else if (r?.state === 'cancelled') out.set(s.id, { state: 'cancelled', log: r.log ?? '', reason: r.reason ?? 'cancelled' });
+    else if (r?.state === 'skipped') out.set(s.id, { state: 'skipped', reason: r.reason ?? 'skipped' });
+    else {
+      const bad = s.deps.find((d) => isBad(out.get(d)));
+      if (bad) out.set(s.id, { state: 'skipped', reason: `${bad} did not finish` });
+    }
+  }
+  return out;
 }

@@ -4,7 +4,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pairById, wilcoxonSignedRank } from '../eval/significance.js';
 import { isBad, type Outcome } from './executor.js';
-import { outcomeOfRecord } from './record.js';
 import type { Cell, StudyGraph } from './stages.js';
 import type { Study } from './study.js';
 
@@ -73,8 +72,7 @@ function cellFigures(study: Study, cell: Cell, outcomes: Map<string, Outcome>): 
   const columns: Record<string, number | null> = {};
   const per: Record<string, PerUtt> = {};
   const stages = [cell.fuse, cell.asr, cell.tts].filter((s) => s !== undefined);
-  // This run's outcomes first; otherwise the stages' records (a scheduler's jobs, an earlier run).
-  const failed = stages.map((s) => ({ s, o: outcomes.get(s.id) ?? outcomeOfRecord(s) })).find(({ o }) => isBad(o));
+  const failed = stages.map((s) => ({ s, o: outcomes.get(s.id) })).find(({ o }) => isBad(o));
   const summary = readJson(join(cell.fuse.dir, 'summary.json'));
   if (summary) {
     const m = (summary.metrics ?? {}) as Record<string, unknown>;

@@ -8,6 +8,7 @@ import { writeJsonFile } from '../util/fs.js';
 import type { Executor, Outcome } from './executor.js';
 import { shellQuote } from './launch.js';
 import { LocalExecutor } from './local.js';
+import { recordedOutcomes } from './record.js';
 import { SlurmExecutor } from './slurm.js';
 import { writePlots } from './plots.js';
 import { gatherResults, type TableResult } from './results.js';
@@ -63,8 +64,11 @@ export async function runStudy(study: Study, o: AblateOptions): Promise<AblateSu
   claimResults(study);
   const graph = buildGraph(study);
   const command = o.command ?? thisCommand();
-  let outcomes = new Map<string, Outcome>();
-  if (!o.tablesOnly) {
+  let outcomes: Map<string, Outcome>;
+  if (o.tablesOnly) {
+    // Tables made after the fact (the SLURM tables job, --tables-only) read the stages' records.
+    outcomes = recordedOutcomes(graph.stages);
+  } else {
     const executor = o.executor ?? studyExecutor(study, { workers: o.workers, command });
     executor.check();
     mkdirSync(study.results, { recursive: true });

@@ -109,7 +109,7 @@ test('SLURM: jobs mirror the stage graph, every stage keeps its record, and the 
   assert.equal(status('grid.yaml').cells.filter((c) => c.state === 'done').length, 4);
 });
 
-test('SLURM: a failing cell is reported failed with its log, the tables job still runs, and the complete table stays', (t) => {
+test('SLURM: a failing cell or shared stage is reported with its log, the tables job still runs, and the complete table stays', (t) => {
   if (!needSlurm(t)) return;
   const complete = readFileSync(join(dir, 'grid', 'results.md'), 'utf8');
   writeFileSync(join(dir, 'grid.yaml'), tinyStudy(dir, CELLS + BAD, { name: 'grid', cache: 'cache-slurm' }));
@@ -128,6 +128,21 @@ test('SLURM: a failing cell is reported failed with its log, the tables job stil
   assert.match(readFileSync(join(dir, 'grid', 'results.partial.md'), 'utf8'), /- bad: failed \(fuse-\w+ failed \(log: .*fuse-\w+\.log\)\)/);
   // The human-readable status says the same.
   assert.match(runZipper(['ablate', 'status', 'grid.yaml'], dir).stdout, /t\/bad +failed +job \d+_0 +exit 1/);
+
+  // A shared stage that fails (the text tower's corpus is missing): SLURM cancels what waits for it,
+  // and the tables job still runs and names the cause for every cell.
+  writeFileSync(join(dir, 'broken.yaml'), tinyStudy(dir, CELLS, { name: 'broken', cache: 'cache-slurm' }).replace(join(dir, 'brown.txt'), join(dir, 'missing.txt')));
+  const b = runZipper(['ablate', 'broken.yaml', '--executor', 'slurm', '--wait'], dir);
+  assert.equal(b.code, 1);
+  assert.equal(ourJobs(), '');
+  const bs = status('broken.yaml');
+  const text = bs.shared.find((x) => x.stage.startsWith('text-'))!;
+  assert.equal(text.state, 'failed');
+  assert.match(text.detail!, /text source not found/);
+  assert.deepEqual(bs.cells.map((x) => x.state), ['cancelled', 'cancelled', 'cancelled', 'cancelled']);
+  const partial = readFileSync(join(dir, 'broken', 'results.md'), 'utf8');
+  assert.match(partial, /PARTIAL/);
+  assert.equal([...partial.matchAll(/: failed \(fuse-\w+ skipped: text-\w+ did not finish\)/g)].length, 4);
 });
 
 test('SLURM: a cancelled study resumes where it stopped and completes without redoing finished cells', async (t) => {
