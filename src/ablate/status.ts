@@ -35,7 +35,10 @@ export interface StudyStatus {
   /** The tables' job (SLURM), while it is queued or running; null once it has ended. */
   tables?: { job: string; state: string } | null;
   /** The tables: complete, partial (some cells missing), or not written yet. */
+  /** The newest table: complete, partial (some cells missing), or none yet. */
   results: 'complete' | 'partial' | 'none';
+  /** The study file, for the hints. */
+  file: string;
   submitted?: string;
 }
 
@@ -114,10 +117,11 @@ export function studyStatus(study: Study): StudyStatus {
     const live = q && t && inFlight({ ...sub, jobs: [t] }, q).length ? q.get(t.job) : undefined;
     tables = t ? (live ? { job: t.job, state: live.state.toLowerCase() } : null) : null;
   }
-  const file = (f: string) => join(study.results, f);
-  // A partial table beside a complete one is newer: cells were added or failed since.
-  const results = existsSync(file('results.partial.json')) ? 'partial' : existsSync(file('results.json')) ? (isCompleteFile(file('results.json')) ? 'complete' : 'partial') : 'none';
-  return { study: study.cfg.name, shared, cells, tables, results, submitted: sub?.date };
+  const dateOf = (f: string) => (existsSync(join(study.results, f)) ? (JSON.parse(readFileSync(join(study.results, f), 'utf8')) as { date: string }).date : undefined);
+  const full = dateOf('results.json');
+  const part = dateOf('results.partial.json');
+  const results = part && (!full || part > full) ? 'partial' : full ? (isCompleteFile(join(study.results, 'results.json')) ? 'complete' : 'partial') : 'none';
+  return { study: study.cfg.name, file: study.file, shared, cells, tables, results, submitted: sub?.date };
 }
 
 export function formatStatus(s: StudyStatus): string {
@@ -129,6 +133,8 @@ export function formatStatus(s: StudyStatus): string {
   out.push('cells');
   for (const c of s.cells) out.push(row(`${c.table}/${c.cell}`, c.stage ? { ...c.stage, state: c.state } : { stage: '', state: c.state }) + (c.stage && c.state !== 'done' ? `  (${c.stage.stage})` : ''));
   if (s.tables) out.push(`tables: job ${s.tables.job} ${s.tables.state}`);
-  out.push(`results: ${s.results === 'none' ? 'no table yet' : s.results === 'partial' ? 'a partial table (some cells missing)' : 'complete'}`);
+  out.push(`results: ${s.results === 'none' ? 'no table yet' : s.results === 'partial' ? 'the newest table is partial (some cells were missing)' : 'complete'}`);
+  // Every cell done and nothing left to write the table (the study changed since its last table).
+  if (s.results !== 'complete' && !s.tables && s.cells.every((c) => c.state === 'done')) out.push(`every cell is done: \`zipper ablate ${s.file} --tables-only\` writes the table`);
   return out.join('\n') + '\n';
 }
