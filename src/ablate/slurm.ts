@@ -151,7 +151,15 @@ export function checkRequest(s: SlurmSettings, parts: Partition[]): Partition {
   if (!part.up) throw new Error(`partition ${part.name} is not up`);
   if (s.cpus_per_task > part.cpus) throw new Error(`slurm.cpus_per_task ${s.cpus_per_task}: the largest node in partition ${part.name} has ${part.cpus} CPUs; the job could never run`);
   if (s.mem !== undefined && slurmMegabytes(s.mem) > part.memMb) throw new Error(`slurm.mem ${s.mem}: the largest node in partition ${part.name} has ${part.memMb} MB; the job could never run`);
-  if (s.time !== undefined && slurmMinutes(s.time) > part.maxMinutes) throw new Error(`slurm.time ${s.time}: partition ${part.name} allows at most ${part.maxMinutes} minutes`);
+  if (s.time !== undefined) {
+    let minutes: number;
+    try {
+      minutes = slurmMinutes(s.time);
+    } catch (err) {
+      throw new Error(`slurm.time: ${(err as Error).message}`);
+    }
+    if (minutes > part.maxMinutes) throw new Error(`slurm.time ${s.time}: partition ${part.name} allows at most ${part.maxMinutes} minutes`);
+  }
   return part;
 }
 
@@ -188,11 +196,11 @@ export function planJobs(study: Study, stages: readonly Stage[], o: { command: s
     ].join('\n');
   const resources = [`#SBATCH --cpus-per-task=${s.cpus_per_task}`, ...(s.mem ? [`#SBATCH --mem=${s.mem}`] : [])];
   const jobs: PlannedJob[] = [];
-  const jobOf = new Map<string, string>(); // stage id -> job key
+  // A shared stage not done is a job of its own, keyed by the stage id.
+  const sharedJob = (id: string) => todoIds.has(id) && !CELL_KINDS.has(byId.get(id)!.kind);
   for (const st of todo.filter((x) => !CELL_KINDS.has(x.kind))) {
     const text = `${header(st.id, '%x-%j.out', resources)}\nexec ${zipper} ablate run-stages ${shellQuote(o.snapshot)} ${st.id}\n`;
-    jobs.push({ key: st.id, tasks: [[st.id]], array: false, after: { kind: 'afterok', keys: st.deps.filter((d) => todoIds.has(d)) }, script: join(dir, `${st.id}.sbatch`), scriptText: text });
-    jobOf.set(st.id, st.id);
+    jobs.push({ key: st.id, tasks: [[st.id]], array: false, after: { kind: 'afterok', keys: st.deps.filter(sharedJob) }, script: join(dir, `${st.id}.sbatch`), scriptText: text });
   }
   // Cells: a fine-tuning stage with the evaluations that read it; a cell whose fine-tuning is done
   // may still have an evaluation to run.
@@ -203,7 +211,7 @@ export function planJobs(study: Study, stages: readonly Stage[], o: { command: s
   }
   if (cells.size) {
     const tasks = [...cells.values()];
-    const waits = [...new Set(tasks.flat().flatMap((id) => byId.get(id)!.deps).filter((d) => jobOf.has(d)))];
+    const waits = [...new Set(tasks.flat().flatMap((id) => byId.get(id)!.deps).filter(sharedJob))];
     const array = `#SBATCH --array=0-${tasks.length - 1}${s.max_running ? `%${s.max_running}` : ''}`;
     const list = tasks.map((t) => `  ${shellQuote(t.join(' '))}`).join('\n');
     const text = `${header('cells', '%x-%A_%a.out', [...resources, array])}\n# One cell per task: its fine-tuning, then its evaluations.\ncells=(\n${list}\n)\nexec ${zipper} ablate run-stages ${shellQuote(o.snapshot)} \${cells[$SLURM_ARRAY_TASK_ID]}\n`;
@@ -238,7 +246,6 @@ export class SlurmExecutor implements Executor {
   readonly name = 'slurm';
   /** What would be submitted (dry run) or was. */
   planned: PlannedJob[] = [];
-  submission?: Submission;
 
   constructor(
     private readonly study: Study,
@@ -296,7 +303,6 @@ export class SlurmExecutor implements Executor {
       if (done.length) spawnSync('scancel', done);
       throw new Error(`${(err as Error).message}${done.length ? ` (cancelled the ${done.length} job(s) already submitted: ${done.join(', ')})` : ''}`);
     }
-    this.submission = sub;
     return outcomes;
   }
 }

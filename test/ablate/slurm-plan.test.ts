@@ -40,6 +40,7 @@ test('a request no node of the partition could run is refused, naming the key', 
   assert.throws(() => checkRequest({ ...ok, cpus_per_task: 9 }, parts), /slurm\.cpus_per_task 9: the largest node in partition cpu has 8 CPUs/);
   assert.throws(() => checkRequest({ ...ok, mem: '40G' }, parts), /slurm\.mem 40G: .* 32000 MB/);
   assert.throws(() => checkRequest({ ...ok, time: '2:00:00' }, parts), /slurm\.time 2:00:00: partition cpu allows at most 60 minutes/);
+  assert.throws(() => checkRequest({ ...ok, time: 'two hours' }, parts), /slurm\.time: time "two hours": not a SLURM time/);
   assert.throws(() => checkRequest(ok, parts.map((p) => ({ ...p, isDefault: false }))), /no default partition/);
 });
 

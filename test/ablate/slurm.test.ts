@@ -201,7 +201,7 @@ test('SLURM: bad requests stop before anything is submitted', (t) => {
     [['--partition', 'gpu-h100'], /slurm\.partition gpu-h100: no such partition on this cluster \(partitions: debug\)/],
     [['--cpus-per-task', '64'], /slurm\.cpus_per_task 64: the largest node in partition debug has \d+ CPUs/],
     [['--mem', '64T'], /slurm\.mem 64T: the largest node in partition debug has \d+ MB/],
-    [['--time', '1:xx'], /time "1:xx": not a SLURM time/],
+    [['--time', '1:xx'], /slurm\.time: time "1:xx": not a SLURM time/],
   ];
   for (const [flags, msg] of refused) {
     const x = runZipper(['ablate', 'nopath.yaml', '--executor', 'slurm', ...flags], dir);
