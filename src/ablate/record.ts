@@ -1,7 +1,8 @@
 // Each stage's own record of what happened to it, kept on the shared filesystem beside its output (a
 // cell's stages under status/ in the cell's run directory). Schedulers forget finished jobs (SLURM
-// without accounting drops them after MinJobAge, 300 s by default), so `zipper ablate status`, the
-// results tables and a resubmission read these records, not the scheduler's memory.
+// without accounting drops them after MinJobAge, 300 s by default), so `zipper ablate status` and the
+// results tables read these records, not the scheduler's memory. What is done is decided by the
+// stage's own output (Stage.done), never by a record.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
@@ -47,11 +48,6 @@ export function writeRecord(stage: Stage, r: Omit<StageRecord, 'stage' | 'host'>
   mkdirSync(dirname(stage.record), { recursive: true });
   writeFileAtomicSync(stage.record, JSON.stringify(rec, null, 2) + '\n');
   return rec;
-}
-
-/** Updates fields of the stage's record (or starts one). */
-export function updateRecord(stage: Stage, patch: Partial<StageRecord> & { state: RecordState; executor: string }): StageRecord {
-  return writeRecord(stage, { ...readRecord(stage), ...patch });
 }
 
 /**

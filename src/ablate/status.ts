@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { type QueuedJob, inFlight, queue, readSubmission } from './slurm.js';
+import { type QueuedJob, queue, readSubmission } from './slurm.js';
 import { readRecord } from './record.js';
 import { buildGraph, type Stage } from './stages.js';
 import type { Study } from './study.js';
@@ -104,19 +104,15 @@ export function studyStatus(study: Study): StudyStatus {
   }
   const cellStages = new Set(graph.cells.flatMap((c) => [c.fuse, c.asr, c.tts]).filter((s) => s !== undefined).map((s) => s.id));
   const shared = graph.stages.filter((s) => !cellStages.has(s.id)).map((s) => stageStatus(s, q));
-  const seen = new Map<string, StageStatus>();
-  const statusOf = (s: Stage) => seen.get(s.id) ?? seen.set(s.id, stageStatus(s, q)).get(s.id)!;
   const cells = graph.cells.map((c): CellStatus => {
-    const st = [c.fuse, c.asr, c.tts].filter((s) => s !== undefined).map(statusOf);
+    const st = [c.fuse, c.asr, c.tts].filter((s) => s !== undefined).map((s) => stageStatus(s, q));
     const first = ORDER.map((o) => st.find((x) => x.state === o)).find((x) => x !== undefined);
     return { table: c.table, cell: c.label, state: first?.state ?? 'done', stage: first, run: c.fuse.dir };
   });
-  let tables: StudyStatus['tables'];
-  if (sub) {
-    const t = sub.jobs.find((j) => j.key === 'tables');
-    const live = q && t && inFlight({ ...sub, jobs: [t] }, q).length ? q.get(t.job) : undefined;
-    tables = t ? (live ? { job: t.job, state: live.state.toLowerCase() } : null) : null;
-  }
+  // The tables job is one job (never an array): in the queue, or ended.
+  const t = sub?.jobs.find((j) => j.key === 'tables');
+  const live = t ? q?.get(t.job) : undefined;
+  const tables = sub ? (t && live ? { job: t.job, state: live.state.toLowerCase() } : null) : undefined;
   const dateOf = (f: string) => (existsSync(join(study.results, f)) ? (JSON.parse(readFileSync(join(study.results, f), 'utf8')) as { date: string }).date : undefined);
   const full = dateOf('results.json');
   const part = dateOf('results.partial.json');
@@ -128,10 +124,11 @@ export function formatStatus(s: StudyStatus): string {
   const count = (st: State) => s.cells.filter((c) => c.state === st).length;
   const counts = (['done', 'running', 'pending', 'failed', 'cancelled', 'not run'] as State[]).filter((st) => count(st)).map((st) => `${count(st)} ${st}`);
   const out = [`study ${s.study}: ${s.cells.length} cells: ${counts.join(', ')}${s.submitted ? ` (SLURM submission of ${s.submitted})` : ''}`];
-  const row = (name: string, st: StageStatus) => `  ${name.padEnd(26)} ${st.state.padEnd(10)}${st.job ? ` job ${st.job}` : ''}${st.detail ? `  ${st.detail}` : ''}${st.state !== 'done' && st.log ? `\n  ${''.padEnd(26)} log ${st.log}` : ''}`;
-  out.push('shared stages', ...s.shared.map((st) => row(st.stage, st)));
-  out.push('cells');
-  for (const c of s.cells) out.push(row(`${c.table}/${c.cell}`, c.stage ? { ...c.stage, state: c.state } : { stage: '', state: c.state }) + (c.stage && c.state !== 'done' ? `  (${c.stage.stage})` : ''));
+  const row = (name: string, state: State, st?: StageStatus, showStage = false) =>
+    [`  ${name.padEnd(26)} ${state.padEnd(10)}`, showStage && st ? ` ${st.stage}` : '', st?.job ? ` job ${st.job}` : '', st?.detail ? `  ${st.detail}` : '', state !== 'done' && st?.log ? `\n  ${''.padEnd(37)}log ${st.log}` : ''].join('');
+  out.push('shared stages', ...s.shared.map((st) => row(st.stage, st.state, st)));
+  // A cell not done names the stage that decides its state.
+  out.push('cells', ...s.cells.map((c) => row(`${c.table}/${c.cell}`, c.state, c.state === 'done' ? undefined : c.stage, true)));
   if (s.tables) out.push(`tables: job ${s.tables.job} ${s.tables.state}`);
   out.push(`results: ${s.results === 'none' ? 'no table yet' : s.results === 'partial' ? 'the newest table is partial (some cells were missing)' : 'complete'}`);
   // Every cell done and nothing left to write the table (the study changed since its last table).
