@@ -50,12 +50,13 @@ export interface Partition {
   maxMinutes: number;
 }
 
-/** A job in squeue: state (PENDING, RUNNING, ...) and reason. */
+/** A job in squeue: state (PENDING, RUNNING, ...), why it waits, and where it runs. */
 export interface QueuedJob {
   id: string;
   arrayId: string;
   state: string;
   reason: string;
+  node: string;
 }
 
 const slurmDir = (study: Study) => join(study.results, 'slurm');
@@ -106,9 +107,9 @@ export function partitions(): Partition[] {
 /** Every job in the queue, array tasks one per line. */
 export function queue(): Map<string, QueuedJob> {
   const out = new Map<string, QueuedJob>();
-  for (const line of slurmCommand('squeue', ['-h', '-r', '-o', '%i|%F|%T|%r']).split('\n').filter(Boolean)) {
-    const [id, arrayId, state, reason] = line.split('|');
-    out.set(id!, { id: id!, arrayId: arrayId!, state: state!, reason: reason! });
+  for (const line of slurmCommand('squeue', ['-h', '-r', '-o', '%i|%F|%T|%r|%N']).split('\n').filter(Boolean)) {
+    const [id, arrayId, state, reason, node] = line.split('|');
+    out.set(id!, { id: id!, arrayId: arrayId!, state: state!, reason: reason!, node: node ?? '' });
   }
   return out;
 }

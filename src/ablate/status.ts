@@ -79,7 +79,7 @@ export function stageStatus(s: Stage, q: Map<string, QueuedJob> | undefined): St
   if (r.executor === 'slurm') {
     const j = r.job ? q?.get(r.job) : undefined;
     if (!q) return { ...base, state: r.state === 'queued' ? 'pending' : 'running', detail: 'squeue not available: as last recorded' };
-    if (j) return { ...base, state: j.state === 'PENDING' ? 'pending' : 'running', detail: j.state === 'PENDING' ? j.reason : j.state.toLowerCase() };
+    if (j) return j.state === 'PENDING' ? { ...base, state: 'pending', detail: j.reason } : { ...base, state: 'running', detail: `${j.state === 'RUNNING' ? '' : `${j.state.toLowerCase()} `}on ${j.node}` };
     return r.state === 'queued'
       ? { ...base, state: 'cancelled', detail: `job ${r.job} left the queue without starting (a stage it waits for failed, or it was cancelled)` }
       : { ...base, state: 'failed', detail: `job ${r.job} ended without recording an outcome (killed: time limit, memory or node failure?)` };
