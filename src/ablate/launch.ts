@@ -1,17 +1,14 @@
-// One stage as a `zipper` child process: its log (headed by the exact command) under the cache's
-// logs/, and its record (record.ts) moved through running to done, failed or cancelled. The local
+// One stage as a `zipper` child process: its log (Stage.log, headed by the exact command), and its record (record.ts) moved through running to done, failed or cancelled. The local
 // executor and a scheduler's job (`zipper ablate run-stages`) both start stages through here.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { projectRoot } from '../cli/common.js';
 import type { Outcome } from './executor.js';
 import { readRecord, writeRecord } from './record.js';
 import type { Stage } from './stages.js';
 
 export interface LaunchOptions {
-  /** Folder of the stage logs (<cache>/logs). */
-  logs: string;
   /** Executor name and scheduler job id, for the record. */
   executor: string;
   job?: string;
@@ -30,17 +27,17 @@ export interface Launched {
   stopping(reason: string): void;
 }
 
-export const stageLog = (logs: string, s: Stage) => join(logs, `${s.id}.log`);
+/** The built `zipper` entry point that stage processes and scheduler jobs run under node. */
+export const zipperMain = () => join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
 
 export function launchStage(s: Stage, o: LaunchOptions): Launched {
-  mkdirSync(o.logs, { recursive: true });
-  const log = stageLog(o.logs, s);
+  const log = s.log;
+  mkdirSync(dirname(log), { recursive: true });
   const fd = openSync(log, 'a');
   const started = new Date().toISOString();
   writeSync(fd, `# ${started}${o.job ? ` (${o.executor} job ${o.job})` : ''}\n# zipper ${s.args.map(shellQuote).join(' ')}\n`);
   const t0 = performance.now();
-  const main = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
-  const child = spawn(process.execPath, [main, ...s.args], { stdio: ['ignore', fd, fd], env: o.env ?? process.env, detached: o.detached });
+  const child = spawn(process.execPath, [zipperMain(), ...s.args], { stdio: ['ignore', fd, fd], env: o.env ?? process.env, detached: o.detached });
   const prev = readRecord(s);
   const submitted = o.job && prev?.job === o.job ? prev.submitted : undefined;
   writeRecord(s, { executor: o.executor, job: o.job, submitted, state: 'running', pid: child.pid, log, started });

@@ -12,7 +12,7 @@ export class LocalExecutor implements Executor {
   readonly name = 'local';
 
   constructor(
-    private readonly o: { workers: number; logs: string; env?: NodeJS.ProcessEnv; study?: Study },
+    private readonly o: { workers: number; env?: NodeJS.ProcessEnv; study?: Study },
   ) {}
 
   /** A study whose SLURM jobs are still queued would have two runners writing its stages. */
@@ -60,7 +60,7 @@ export class LocalExecutor implements Executor {
             }
             if (running.size >= this.o.workers) continue;
             events.start(s);
-            const l = launchStage(s, { logs: this.o.logs, executor: this.name, env: this.o.env, detached: true });
+            const l = launchStage(s, { executor: this.name, env: this.o.env, detached: true });
             running.set(s.id, l);
             void l.outcome.then((o) => {
               running.delete(s.id);

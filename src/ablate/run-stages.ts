@@ -1,7 +1,6 @@
 // `zipper ablate run-stages <study> <stage>...`: what a scheduler's job runs. The named stages of the
 // study's graph, in order, each a `zipper` child process (launch.ts) that keeps its record; the first
 // that does not finish ends the job, and the rest are recorded as skipped.
-import { join } from 'node:path';
 import { launchStage, type Launched } from './launch.js';
 import { writeRecord } from './record.js';
 import { buildGraph } from './stages.js';
@@ -22,7 +21,6 @@ export async function runStages(study: Study, ids: string[], log: (line: string)
   const stages = ids.map((id) => byId.get(id)!);
   const job = slurmJobId();
   const executor = job ? 'slurm' : 'local';
-  const logs = join(study.cfg.cache, 'logs');
   let current: Launched | undefined;
   let stopped: string | undefined;
   // scancel and the time limit signal every process of the job, the stage's child included (its
@@ -54,7 +52,7 @@ export async function runStages(study: Study, ids: string[], log: (line: string)
         return 143;
       }
       log(`${s.id}: start (${s.kind})`);
-      current = launchStage(s, { logs, executor, job, detached: false });
+      current = launchStage(s, { executor, job, detached: false });
       if (stopped) current.stopping(stopped);
       const o = await current.outcome;
       current = undefined;

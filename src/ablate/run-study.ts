@@ -43,7 +43,7 @@ export const thisCommand = () => `zipper ${process.argv.slice(2).map(shellQuote)
 /** The executor a study names: local worker processes, or SLURM jobs. */
 export function studyExecutor(study: Study, o: { workers?: number; command: string }): Executor {
   if (study.cfg.executor === 'slurm') return new SlurmExecutor(study, { command: o.command });
-  return new LocalExecutor({ workers: o.workers ?? study.cfg.workers, logs: join(study.cfg.cache, 'logs'), study });
+  return new LocalExecutor({ workers: o.workers ?? study.cfg.workers, study });
 }
 
 /**

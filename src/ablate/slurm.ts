@@ -10,11 +10,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { projectRoot } from '../cli/common.js';
 import { formatConfig } from '../config/load.js';
 import { writeFileAtomicSync } from '../util/fs.js';
 import { topoOrder, type Executor, type ExecutorEvents, type Outcome } from './executor.js';
-import { shellQuote, stageLog } from './launch.js';
+import { shellQuote, zipperMain } from './launch.js';
 import { readRecord, writeRecord, type StageRecord } from './record.js';
 import type { Stage } from './stages.js';
 import type { SlurmSettings, Study } from './study.js';
@@ -178,8 +177,7 @@ export function planJobs(study: Study, stages: readonly Stage[], o: { command: s
   const dir = slurmDir(study);
   const s = study.cfg.slurm;
   const node = process.execPath;
-  const main = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
-  const zipper = `${shellQuote(node)} ${shellQuote(main)}`;
+  const zipper = `${shellQuote(node)} ${shellQuote(zipperMain())}`;
   const header = (name: string, out: string, extra: string[]) =>
     [
       '#!/bin/bash',
@@ -291,7 +289,7 @@ export class SlurmExecutor implements Executor {
           const job = j.array ? `${j.job}_${i}` : j.job;
           for (const id of task) {
             const s = byId.get(id)!;
-            writeRecord(s, { executor: this.name, state: 'queued', job, submitted: sub.date, log: stageLog(join(this.study.cfg.cache, 'logs'), s) });
+            writeRecord(s, { executor: this.name, state: 'queued', job, submitted: sub.date, log: s.log });
             outcomes.set(id, { state: 'queued', job });
             events.finish(s, { state: 'queued', job });
           }

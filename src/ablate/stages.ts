@@ -30,6 +30,8 @@ export interface Stage {
    * not make).
    */
   record: string;
+  /** Its log, <cache>/logs/<id>.log: the exact command of each launch, then its output. */
+  log: string;
   /** Finished (a rerun skips it). */
   done(): boolean;
 }
@@ -74,8 +76,8 @@ export function buildGraph(study: Study): StudyGraph {
   const c = study.cfg;
   const cache = c.cache; // absolute (loadStudy resolves it against the study file)
   const stages = new Map<string, Stage>();
-  const add = (s: Stage): Stage => {
-    if (!stages.has(s.id)) stages.set(s.id, s);
+  const add = (s: Omit<Stage, 'log'>): Stage => {
+    if (!stages.has(s.id)) stages.set(s.id, { ...s, log: join(cache, 'logs', `${s.id}.log`) });
     return stages.get(s.id)!;
   };
 

@@ -70,12 +70,12 @@ export function addAblate(program: Command): void {
       }
       const r = await runStudy(study, { workers: o.workers, tablesOnly: Boolean(o.tablesOnly), log, command: o.asCommand });
       if (r.queued) {
-        const ex = r.outcomes;
-        const jobs = new Set([...ex.values()].flatMap((x) => (x.state === 'queued' ? [x.job.split('_')[0]!] : [])));
-        log(`submitted ${[...ex.values()].filter((x) => x.state === 'queued').length} stages as SLURM jobs ${[...jobs].join(', ')}; the tables job writes ${join(study.results, 'results.md')}`);
+        const sub = readSubmission(study)!;
+        const queued = [...r.outcomes.values()].filter((x) => x.state === 'queued').length;
+        log(`submitted ${queued} stages as SLURM jobs ${sub.jobs.map((j) => j.job).join(', ')}; the tables job writes ${join(study.results, 'results.md')}`);
         log(`follow: zipper ablate status ${file}    stop: zipper ablate cancel ${file}`);
         if (!o.wait) return;
-        await waitForSubmission(readSubmission(study)!);
+        await waitForSubmission(sub);
         const st = studyStatus(study);
         process.stderr.write(formatStatus(st));
         printTables(study);
