@@ -26,6 +26,8 @@ const SHAPE: ZipperShape = {
   input_projection: { text: true, speech: true },
   input_projection_layers: 3,
   context_projection_layers: 2,
+  context_norm: false,
+  cross_init: 'gpt2',
   gate_init: 0.5,
 };
 const B = 16;

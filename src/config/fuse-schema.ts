@@ -17,8 +17,11 @@ export const ZipConfig = z
     input_projection_layers: z.number().int().positive().default(3),
     /** Linear layers of the projection g between towers (the paper: "MLP + ReLU"; 2 is ours). */
     context_projection_layers: z.number().int().positive().default(2),
+    /** LayerNorm on the other tower's states before g (ours; the paper is silent). Flamingo's media come normalised. */
+    context_norm: z.boolean().default(false),
     /** Initial value of the tanh gates: the paper's 0 (SCALE.md: open gates learn sooner at small scale). */
     gate_init: z.number().default(0),
+    cross_init: z.enum(['gpt2', 'xavier']).default('gpt2'),
   })
   .strict();
 

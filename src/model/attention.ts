@@ -8,10 +8,10 @@ export interface KV<T> {
   v: T;
 }
 
-export const attentionSpecs = (name: string, d: number, outStd: number): ParamSpec[] => [
-  ...linearSpecs(`${name}.q_proj`, d, d),
-  ...linearSpecs(`${name}.k_proj`, d, d),
-  ...linearSpecs(`${name}.v_proj`, d, d),
+export const attentionSpecs = (name: string, d: number, outStd: number, inStd = 0.02): ParamSpec[] => [
+  ...linearSpecs(`${name}.q_proj`, d, d, inStd),
+  ...linearSpecs(`${name}.k_proj`, d, d, inStd),
+  ...linearSpecs(`${name}.v_proj`, d, d, inStd),
   ...linearSpecs(`${name}.o_proj`, d, d, outStd),
 ];
 

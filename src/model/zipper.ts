@@ -15,7 +15,7 @@ import { towerBlock, towerEmbed, towerHead, towerSpecs } from './tower.js';
  *   layer n * floor(L_B / N), n = 1..N. After both towers have run up to their paired layers, each
  *   cross-attends to the other's states at that point (the two updates use the states from before
  *   either, so the result does not depend on which tower goes first).
- * - Each cross layer: h = ReLU(g(m_other)) (g an MLP from the other tower's width), then Flamingo's
+ * - Each cross layer: h = ReLU(g(m_other)) (or ReLU(g(LN(m_other))) with `context_norm`) (g an MLP from the other tower's width), then Flamingo's
  *   x += tanh(a_attn) * XAttn(LN(x), h); x += tanh(a_ff) * FF(LN(x)), gates from `gate_init`.
  * - Masking is the caller's (src/data/zip-batch.ts): a position cross-attends only to the other
  *   modality's tokens that come before it in the interleaved sequence. A position that sees none
@@ -36,8 +36,16 @@ export interface ZipperLayout {
   input_projection_layers: number;
   /** Linear layers in the projection g from the other tower's width. */
   context_projection_layers: number;
+  /**
+   * LayerNorm on the other tower's states before g. Ours: those states are a pre-LN residual
+   * stream, whose scale grows with depth and differs between towers; Flamingo's media reach its
+   * cross-attention normalised (the Perceiver resampler ends in a LayerNorm).
+   */
+  context_norm: boolean;
   /** Initial value of every tanh gate (the paper: 0, a fresh zip is exactly the two towers). */
   gate_init: number;
+  /** Std of the cross-attention's q/k/v weights: GPT-2's 0.02, or 1/sqrt(d) (Xavier). */
+  cross_init: 'gpt2' | 'xavier';
 }
 
 export interface ZipperShape extends ZipperLayout {
@@ -68,10 +76,11 @@ export function zipperSpecs(z: ZipperShape): ParamSpec[] {
     const outStd = 0.02 / Math.sqrt(2 * c.n_layers);
     for (let n = 0; n < z.layers; n++) {
       const x = `zip.${m}.x.${n}`;
+      if (z.context_norm) specs.push(...layerNormSpecs(`${x}.ctx_ln`, z[otherModality(m)].d_model));
       for (let j = 0; j < z.context_projection_layers; j++) specs.push(...heSpecs(`${x}.ctx_proj.${j}`, j === 0 ? z[otherModality(m)].d_model : d, d));
       specs.push(
         ...layerNormSpecs(`${x}.ln_1`, d),
-        ...attentionSpecs(`${x}.attn`, d, outStd),
+        ...attentionSpecs(`${x}.attn`, d, outStd, z.cross_init === 'xavier' ? 1 / Math.sqrt(d) : 0.02),
         { name: `${x}.attn_gate`, shape: [1], init: { kind: 'constant', value: z.gate_init } },
         ...layerNormSpecs(`${x}.ln_2`, d),
         ...mlpSpecs(`${x}.mlp`, d, c.ff_mult * d, outStd),
@@ -115,7 +124,8 @@ function embedIn<T>(ops: Ops<T>, p: Params<T>, z: ZipperShape, m: Modality, inp:
 /** Keys/values of zipped layer n of tower m over the other tower's states `other` [B, S_o, d_o]. */
 export function crossKV<T>(ops: Ops<T>, p: Params<T>, z: ZipperShape, m: Modality, n: number, other: T): KV<T> {
   const x = `zip.${m}.x.${n}`;
-  return projectKV(ops, p, `${x}.attn`, reluChain(ops, p, `${x}.ctx_proj`, z.context_projection_layers, other), z[m].n_heads);
+  const ctx = z.context_norm ? layerNorm(ops, p, `${x}.ctx_ln`, other) : other;
+  return projectKV(ops, p, `${x}.attn`, reluChain(ops, p, `${x}.ctx_proj`, z.context_projection_layers, ctx), z[m].n_heads);
 }
 
 /** Flamingo's gated cross-attention and gated feed-forward over precomputed keys/values. */

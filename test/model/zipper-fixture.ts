@@ -10,7 +10,7 @@ import { TINY, randomRows } from '../helpers.js';
 export const TINY_SPEECH: TowerShape = { vocab_size: 29, d_model: 12, n_layers: 3, n_heads: 2, ff_mult: 2, max_len: 40 };
 
 export function tinyZipper(over: Partial<ZipperShape> = {}): ZipperShape {
-  return { text: TINY, speech: TINY_SPEECH, layers: 2, input_projection: { text: true, speech: true }, input_projection_layers: 3, context_projection_layers: 2, gate_init: 0.5, ...over };
+  return { text: TINY, speech: TINY_SPEECH, layers: 2, input_projection: { text: true, speech: true }, input_projection_layers: 3, context_projection_layers: 2, context_norm: false, gate_init: 0.5, cross_init: "gpt2", ...over };
 }
 
 export const SPECIALS: Specials = { text: { bos: 1, eos: 2 }, speech: { bos: 1, eos: 2 } };

@@ -13,6 +13,10 @@ const OPT = { betas: [0.9, 0.99] as const, eps: 1e-8, weightDecay: 0, clipNorm: 
 
 test('ort engine: zipper loss and every gradient equal tfjs\'s (ASR and TTS rows, padding, different tower widths)', async () => {
   await useCpu();
+  // The options that add or re-initialise cross-attention parameters are checked once as well.
+  const normed = zipperModel(tinyZipper({ context_norm: true, cross_init: 'xavier' }), []);
+  assert.ok(normed.specs.some((s) => s.name === 'zip.text.x.1.ctx_ln.weight'));
+  await assertOrtGradientsMatch(normed, initParams(normed.specs, 12), tinyZipBatch(4), 1e-4);
   const model = zipperModel(tinyZipper(), []);
   const p0 = initParams(model.specs, 11);
   const batch = tinyZipBatch(4);
