@@ -68,9 +68,11 @@ export async function saveResolvedConfig(run: RunDir, cfg: unknown): Promise<voi
 /**
  * Throws unless `cfg` matches the config saved in the run, listing every differing key as
  * `key: saved -> now`. Keys in `ignoreKeys` (dotted paths; a key covers everything below it) may
- * differ, e.g. `train.steps` so a finished run can be continued for longer.
+ * differ, e.g. `train.steps` so a finished run can be continued for longer. With `schema`, the
+ * saved config is read through it first, so a key added to the schema since the run was saved
+ * counts as its default there (the run was built with that default) rather than as a difference.
  */
-export function assertSameConfig(run: RunDir, cfg: unknown, ignoreKeys: readonly string[] = []): void {
+export function assertSameConfig(run: RunDir, cfg: unknown, ignoreKeys: readonly string[] = [], schema?: { parse(v: unknown): unknown }): void {
   let saved: unknown;
   try {
     saved = YAML.parse(fs.readFileSync(run.configPath, 'utf8'));
@@ -78,6 +80,13 @@ export function assertSameConfig(run: RunDir, cfg: unknown, ignoreKeys: readonly
     throw new Error(`cannot resume ${run.dir}: cannot read its config ${run.configPath}: ${(err as Error).message}`, {
       cause: err,
     });
+  }
+  if (schema) {
+    try {
+      saved = YAML.parse(formatConfig(schema.parse(saved)));
+    } catch (err) {
+      throw new Error(`cannot resume ${run.dir}: its config ${run.configPath} is no longer valid: ${(err as Error).message}`, { cause: err });
+    }
   }
   // Compare what would be saved, so both sides went through the same YAML round trip.
   const now: unknown = YAML.parse(formatConfig(cfg));

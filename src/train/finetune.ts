@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { FuseConfig } from '../config/fuse-schema.js';
+import { FuseConfig } from '../config/fuse-schema.js';
 import type { Modality } from '../config/schema.js';
 import { formatConfig } from '../config/load.js';
 import { hashOf, sha256Hex } from '../config/hash.js';
@@ -131,7 +131,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
 
   // --- the run folder ---
   const run = createRunDir(o.runsDir, o.name, { resume: o.resume, prefix: cfg.architecture });
-  if (o.resume && existsSync(run.configPath)) assertSameConfig(run, cfg, RESUMABLE_CHANGES);
+  if (o.resume && existsSync(run.configPath)) assertSameConfig(run, cfg, RESUMABLE_CHANGES, FuseConfig);
   else await saveResolvedConfig(run, cfg);
   const log = createLogger({ jsonlPath: run.logPath, quiet: o.quiet ?? false });
   const dataInfo = {

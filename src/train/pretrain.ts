@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PretrainConfig, TowerShape } from '../config/schema.js';
+import { PretrainConfig, type TowerShape } from '../config/schema.js';
 import { formatConfig } from '../config/load.js';
 import { speechCorpus, textCorpus } from '../data/tower-corpus.js';
 import { EpochSampler, lmBatch, packWindows } from '../data/lm.js';
@@ -52,7 +52,7 @@ export async function pretrainTower(o: PretrainOptions): Promise<PretrainSummary
   const cfg = o.cfg;
   const t0 = performance.now();
   const run = createRunDir(o.runsDir, o.name, { resume: o.resume, prefix: `${cfg.modality}-tower` });
-  if (o.resume && existsSync(run.configPath)) assertSameConfig(run, cfg, RESUMABLE_CHANGES);
+  if (o.resume && existsSync(run.configPath)) assertSameConfig(run, cfg, RESUMABLE_CHANGES, PretrainConfig);
   else await saveResolvedConfig(run, cfg);
   const log = createLogger({ jsonlPath: run.logPath, quiet: o.quiet ?? false });
 

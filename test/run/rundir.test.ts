@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
+import { z } from 'zod';
 import { assertSameConfig, createRunDir, saveResolvedConfig } from '../../src/run/rundir.js';
 
 function tempRoot(): string {
@@ -91,4 +92,19 @@ test('assertSameConfig lists differing keys and honours ignored keys', async () 
     },
   );
   assertSameConfig(run, { ...cfg, model: { dim: 16, layers: 3 } }, ['model']);
+});
+
+test('assertSameConfig with a schema: a key added since the run was saved counts as its default', async () => {
+  const root = tempRoot();
+  const run = createRunDir(root, 'old', { resume: false, prefix: 'train' });
+  await saveResolvedConfig(run, cfg);
+  const schema = z.object({ seed: z.number(), model: z.object({ dim: z.number(), layers: z.number(), norm: z.boolean().default(false) }), train: z.record(z.string(), z.unknown()) });
+  const now = { ...cfg, model: { ...cfg.model, norm: false } };
+  assert.throws(() => assertSameConfig(run, now, []), /model\.norm: \(absent\) -> false/);
+  assertSameConfig(run, now, [], schema);
+  // A new key set to something other than its default is still a different experiment.
+  assert.throws(() => assertSameConfig(run, { ...cfg, model: { ...cfg.model, norm: true } }, [], schema), /model\.norm: false -> true/);
+  // A saved config the schema now rejects is named.
+  const strict = z.object({ seed: z.string() }).passthrough();
+  assert.throws(() => assertSameConfig(run, now, [], strict), (e: Error) => e.message.includes(run.configPath) && /no longer valid/.test(e.message));
 });
