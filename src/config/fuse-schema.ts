@@ -21,6 +21,7 @@ export const ZipConfig = z
     context_norm: z.boolean().default(false),
     /** Initial value of the tanh gates: the paper's 0 (SCALE.md: open gates learn sooner at small scale). */
     gate_init: z.number().default(0),
+    /** Cross-attention q/k/v init: GPT-2's std 0.02 (as the towers), or Xavier's 1/sqrt(d) (listens sooner, README). */
     cross_init: z.enum(['gpt2', 'xavier']).default('gpt2'),
   })
   .strict();

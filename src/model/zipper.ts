@@ -15,7 +15,8 @@ import { towerBlock, towerEmbed, towerHead, towerSpecs } from './tower.js';
  *   layer n * floor(L_B / N), n = 1..N. After both towers have run up to their paired layers, each
  *   cross-attends to the other's states at that point (the two updates use the states from before
  *   either, so the result does not depend on which tower goes first).
- * - Each cross layer: h = ReLU(g(m_other)) (or ReLU(g(LN(m_other))) with `context_norm`) (g an MLP from the other tower's width), then Flamingo's
+ * - Each cross layer: h = ReLU(g(m_other)) (g an MLP from the other tower's width; with
+ *   `context_norm`, ReLU(g(LN(m_other)))), then Flamingo's
  *   x += tanh(a_attn) * XAttn(LN(x), h); x += tanh(a_ff) * FF(LN(x)), gates from `gate_init`.
  * - Masking is the caller's (src/data/zip-batch.ts): a position cross-attends only to the other
  *   modality's tokens that come before it in the interleaved sequence. A position that sees none

@@ -65,6 +65,8 @@ export function loadFusedRun(path: string, which: 'best' | 'latest' = 'best'): F
   if (!existsSync(file)) throw new Error(`${dir} has no ${FUSED_MODEL_FILE}: not a fine-tuned (zipper or single-decoder) model`);
   const json = JSON.parse(readFileSync(file, 'utf8')) as FusedModelJson;
   if (json.format !== FUSED_MODEL_FORMAT) throw new Error(`${file}: format ${JSON.stringify(json.format)}, this zipper reads ${FUSED_MODEL_FORMAT}`);
+  // Checkpoints written before these keys existed had neither a context LayerNorm nor Xavier init.
+  if (json.zipper) json.zipper = { ...json.zipper, context_norm: json.zipper.context_norm ?? false, cross_init: json.zipper.cross_init ?? 'gpt2' };
   const model = fusedModelDef(json);
   const { state, info } = loadCheckpoint(dir, model, false);
   return { checkpoint: dir, step: info.step, json, model, params: state.params, text: loadTextTokenizer(dir), speech: loadSpeechTokenizer(dir) };
