@@ -1,5 +1,6 @@
-// One stage as a `zipper` child process: its log (Stage.log, headed by the exact command), and its record (record.ts) moved through running to done, failed or cancelled. The local
-// executor and a scheduler's job (`zipper ablate run-stages`) both start stages through here.
+// One stage as a `zipper` child process: its log (Stage.log, headed by the exact command), and its
+// record (record.ts) moved through running to done, failed or cancelled. The local executor and a
+// scheduler's job (`zipper ablate run-stages`) both start stages through here.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -73,12 +73,13 @@ export function zipperSpecs(z: ZipperShape): ParamSpec[] {
   for (const m of MODALITIES) {
     const c = z[m];
     const d = c.d_model;
+    const dOther = z[otherModality(m)].d_model;
     if (z.input_projection[m]) for (let j = 0; j < z.input_projection_layers; j++) specs.push(...heSpecs(`zip.${m}.in_proj.${j}`, d, d));
     const outStd = 0.02 / Math.sqrt(2 * c.n_layers);
     for (let n = 0; n < z.layers; n++) {
       const x = `zip.${m}.x.${n}`;
-      if (z.context_norm) specs.push(...layerNormSpecs(`${x}.ctx_ln`, z[otherModality(m)].d_model));
-      for (let j = 0; j < z.context_projection_layers; j++) specs.push(...heSpecs(`${x}.ctx_proj.${j}`, j === 0 ? z[otherModality(m)].d_model : d, d));
+      if (z.context_norm) specs.push(...layerNormSpecs(`${x}.ctx_ln`, dOther));
+      for (let j = 0; j < z.context_projection_layers; j++) specs.push(...heSpecs(`${x}.ctx_proj.${j}`, j === 0 ? dOther : d, d));
       specs.push(
         ...layerNormSpecs(`${x}.ln_1`, d),
         ...attentionSpecs(`${x}.attn`, d, outStd, z.cross_init === 'xavier' ? 1 / Math.sqrt(d) : 0.02),

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ZipConfig } from '../config/fuse-schema.js';
 import type { Modality, TowerShape } from '../config/schema.js';
 import type { ModelDef } from '../engine/engine.js';
 import type { TextCase } from '../data/aligned.js';
@@ -65,8 +66,12 @@ export function loadFusedRun(path: string, which: 'best' | 'latest' = 'best'): F
   if (!existsSync(file)) throw new Error(`${dir} has no ${FUSED_MODEL_FILE}: not a fine-tuned (zipper or single-decoder) model`);
   const json = JSON.parse(readFileSync(file, 'utf8')) as FusedModelJson;
   if (json.format !== FUSED_MODEL_FORMAT) throw new Error(`${file}: format ${JSON.stringify(json.format)}, this zipper reads ${FUSED_MODEL_FORMAT}`);
-  // Checkpoints written before these keys existed had neither a context LayerNorm nor Xavier init.
-  if (json.zipper) json.zipper = { ...json.zipper, context_norm: json.zipper.context_norm ?? false, cross_init: json.zipper.cross_init ?? 'gpt2' };
+  // The layout through today's schema: a key added since the checkpoint was written takes its
+  // default, which is what that checkpoint was built with (no context LayerNorm, GPT-2 init).
+  if (json.zipper) {
+    const { text, speech, ...layout } = json.zipper;
+    json.zipper = { text, speech, ...ZipConfig.parse(layout) };
+  }
   const model = fusedModelDef(json);
   const { state, info } = loadCheckpoint(dir, model, false);
   return { checkpoint: dir, step: info.step, json, model, params: state.params, text: loadTextTokenizer(dir), speech: loadSpeechTokenizer(dir) };
