@@ -15,8 +15,12 @@ export const ZipConfig = z
     input_projection: z.object({ text: z.boolean().default(true), speech: z.boolean().default(true) }).strict().default({ text: true, speech: true }),
     /** Linear layers per input projection (3 in the paper). */
     input_projection_layers: z.number().int().positive().default(3),
-    /** Linear layers of the projection g between towers (the paper: "MLP + ReLU"; 2 is ours). */
-    context_projection_layers: z.number().int().positive().default(2),
+    /**
+     * Linear layers of the projection g between towers (the paper: "MLP + ReLU"; 2 is ours). 0: no
+     * g, the other tower's states go to the cross-attention's keys/values as they are (towers of one
+     * width only); with context_norm, after a LayerNorm.
+     */
+    context_projection_layers: z.number().int().min(0).default(2),
     /** LayerNorm on the other tower's states before g (ours; the paper is silent). Flamingo's media come normalised. */
     context_norm: z.boolean().default(false),
     /** Initial value of the tanh gates: the paper's 0 (SCALE.md: open gates learn sooner at small scale). */

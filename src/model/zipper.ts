@@ -16,8 +16,9 @@ import { towerBlock, towerEmbed, towerHead, towerSpecs } from './tower.js';
  *   cross-attends to the other's states at that point (the two updates use the states from before
  *   either, so the result does not depend on which tower goes first).
  * - Each cross layer: h = ReLU(g(m_other)) (g an MLP from the other tower's width; with
- *   `context_norm`, ReLU(g(LN(m_other)))), then Flamingo's
- *   x += tanh(a_attn) * XAttn(LN(x), h); x += tanh(a_ff) * FF(LN(x)), gates from `gate_init`.
+ *   `context_norm`, ReLU(g(LN(m_other))); with no projection layers, m_other or LN(m_other)),
+ *   then Flamingo's x += tanh(a_attn) * XAttn(LN(x), h); x += tanh(a_ff) * FF(LN(x)), gates
+ *   from `gate_init`.
  * - Masking is the caller's (src/data/zip-batch.ts): a position cross-attends only to the other
  *   modality's tokens that come before it in the interleaved sequence. A position that sees none
  *   gets an exact zero from cross-attention (`xgate` 0): a softmax over nothing but masked keys
@@ -35,7 +36,7 @@ export interface ZipperLayout {
   input_projection: Record<Modality, boolean>;
   /** Linear layers in an input projection (3 in the paper). */
   input_projection_layers: number;
-  /** Linear layers in the projection g from the other tower's width. */
+  /** Linear layers in the projection g from the other tower's width (0: none, towers of one width). */
   context_projection_layers: number;
   /**
    * LayerNorm on the other tower's states before g. Ours: those states are a pre-LN residual
@@ -69,6 +70,8 @@ const heSpecs = (name: string, dIn: number, dOut: number) => linearSpecs(name, d
 
 export function zipperSpecs(z: ZipperShape): ParamSpec[] {
   zippedLayers(z); // validates z.layers
+  if (z.context_projection_layers === 0 && z.text.d_model !== z.speech.d_model)
+    throw new Error(`zip.context_projection_layers 0 reads the other tower's states as they are, which needs towers of one width (text ${z.text.d_model}, speech ${z.speech.d_model})`);
   const specs: ParamSpec[] = MODALITIES.flatMap((m) => towerSpecs(z[m]).map((s) => ({ ...s, name: `${m}.${s.name}` })));
   for (const m of MODALITIES) {
     const c = z[m];

@@ -4,10 +4,10 @@ import * as tf from '@tensorflow/tfjs';
 import { tfjsOps } from '../../src/engine/tfjs-ops.js';
 import { causalMask } from '../../src/model/attention.js';
 import { towerForward } from '../../src/model/tower.js';
-import { scoped, zippedLayers, zipperForward } from '../../src/model/zipper.js';
+import { scoped, zippedLayers, zipperForward, zipperSpecs } from '../../src/model/zipper.js';
 import { towerSequences, zipInputs, type Segment } from '../../src/data/zip-batch.js';
 import { maxAbsDiff, useCpu } from '../helpers.js';
-import { LENS, SPECIALS, tinyExamples, tinyZipper, toTf, zipTensors } from './zipper-fixture.js';
+import { LENS, SPECIALS, TINY_SPEECH, tinyExamples, tinyZipper, toTf, zipTensors } from './zipper-fixture.js';
 
 test('zipped layers pair n * floor(L / N) across towers of different depths', () => {
   assert.deepEqual(zippedLayers(tinyZipper({ layers: 1 })), { text: [1], speech: [2] });
@@ -37,8 +37,7 @@ test('with input projections off and gates at 0, a fresh zip gives each tower it
 });
 
 /** Both towers' logits for one interleaved example, as nested arrays [tower position][vocab]. */
-function logitsOf(p: Record<string, tf.Tensor>, ex: Segment[]) {
-  const z = tinyZipper();
+function logitsOf(p: Record<string, tf.Tensor>, ex: Segment[], z = tinyZipper()) {
   const b = toTf(zipInputs([towerSequences(ex)], LENS));
   const mask = (S: number) => tf.tensor2d(causalMask(S), [S, S]);
   const out = zipperForward(tfjsOps, p, z, {
@@ -47,6 +46,23 @@ function logitsOf(p: Record<string, tf.Tensor>, ex: Segment[]) {
   });
   return { text: (out.logits.text.arraySync() as number[][][])[0]!, speech: (out.logits.speech.arraySync() as number[][][])[0]! };
 }
+
+test("zip.context_projection_layers 0: the cross-attention reads the other tower's states as they are (towers of one width only)", async () => {
+  await useCpu();
+  assert.throws(() => zipperSpecs(tinyZipper({ context_projection_layers: 0 })), /zip.context_projection_layers 0 .*\(text 16, speech 12\)/);
+  const z = tinyZipper({ context_projection_layers: 0, context_norm: true, speech: { ...TINY_SPEECH, d_model: 16 } });
+  const names = zipperSpecs(z).map((s) => s.name);
+  assert.ok(!names.some((n) => n.includes('ctx_proj')) && names.includes('zip.text.x.0.ctx_ln.weight'));
+  // ASR: the text tower's outputs follow the audio, through the cross-attention alone.
+  const p = zipTensors(z);
+  const asr = (units: number[]): Segment[] => [
+    { modality: 'speech', tokens: [1, ...units, 2], target: false },
+    { modality: 'text', tokens: [1, 5, 6, 2], target: true },
+  ];
+  const a = logitsOf(p, asr([7, 8, 9]), z).text;
+  const b = logitsOf(p, asr([7, 8, 10]), z).text;
+  assert.ok(maxAbsDiff(a.flat(), b.flat()) > 1e-4, 'text logits ignore the audio');
+});
 
 test('interleaved masking: changing a later token never changes earlier outputs of either tower', async () => {
   await useCpu();

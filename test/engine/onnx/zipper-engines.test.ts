@@ -5,18 +5,20 @@ import { OrtEngine } from '../../../src/engine/onnx/ort-engine.js';
 import { TfjsEngine } from '../../../src/engine/tfjs-engine.js';
 import { initParams } from '../../../src/model/params.js';
 import { frozenTowers, zipperModel, type Freeze } from '../../../src/model/zipper-model.js';
-import { useCpu } from '../../helpers.js';
-import { tinyZipBatch, tinyZipper } from '../../model/zipper-fixture.js';
+import { TINY, useCpu } from '../../helpers.js';
+import { TINY_SPEECH, tinyZipBatch, tinyZipper } from '../../model/zipper-fixture.js';
 import { assertOrtGradientsMatch, copyParams, maxAbs, zeroGradient } from './parity-helpers.js';
 
 const OPT = { betas: [0.9, 0.99] as const, eps: 1e-8, weightDecay: 0, clipNorm: 1.0 };
 
 test('ort engine: zipper loss and every gradient equal tfjs\'s (ASR and TTS rows, padding, different tower widths)', async () => {
   await useCpu();
-  // The options that add or re-initialise cross-attention parameters are checked once as well.
-  const normed = zipperModel(tinyZipper({ context_norm: true, cross_init: 'xavier' }), []);
-  assert.ok(normed.specs.some((s) => s.name === 'zip.text.x.1.ctx_ln.weight'));
-  await assertOrtGradientsMatch(normed, initParams(normed.specs, 12), tinyZipBatch(4), 1e-4);
+  // The options that add, drop or re-initialise cross-attention parameters are checked once as well.
+  for (const over of [{ context_norm: true, cross_init: 'xavier' as const }, { context_norm: true, context_projection_layers: 0, speech: { ...TINY_SPEECH, d_model: TINY.d_model } }]) {
+    const normed = zipperModel(tinyZipper(over), []);
+    assert.ok(normed.specs.some((s) => s.name === 'zip.text.x.1.ctx_ln.weight'));
+    await assertOrtGradientsMatch(normed, initParams(normed.specs, 12), tinyZipBatch(4), 1e-4);
+  }
   const model = zipperModel(tinyZipper(), []);
   const p0 = initParams(model.specs, 11);
   const batch = tinyZipBatch(4);
