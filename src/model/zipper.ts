@@ -71,7 +71,7 @@ const heSpecs = (name: string, dIn: number, dOut: number) => linearSpecs(name, d
 export function zipperSpecs(z: ZipperShape): ParamSpec[] {
   zippedLayers(z); // validates z.layers
   if (z.context_projection_layers === 0 && z.text.d_model !== z.speech.d_model)
-    throw new Error(`zip.context_projection_layers 0 reads the other tower's states as they are, which needs towers of one width (text ${z.text.d_model}, speech ${z.speech.d_model})`);
+    throw new Error(`zip.context_projection_layers 0 reads the other tower's states as they are, which needs towers of one width (text ${z.text.d_model}, speech ${z.speech.d_model}): set it to 1 or more`);
   const specs: ParamSpec[] = MODALITIES.flatMap((m) => towerSpecs(z[m]).map((s) => ({ ...s, name: `${m}.${s.name}` })));
   for (const m of MODALITIES) {
     const c = z[m];
